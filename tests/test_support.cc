@@ -1,0 +1,37 @@
+#include "tests/test_support.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace codiff::testing {
+
+std::string TestdataPath(const std::string& relative) {
+  return std::string(CODIFF_TESTDATA_DIR) + "/" + relative;
+}
+
+TensorMap LoadTestTensors(const std::string& relative) {
+  auto tensors = ReadTensorFile(TestdataPath(relative));
+  EXPECT_TRUE(tensors.ok()) << tensors.status();
+  return tensors.ok() ? *std::move(tensors) : TensorMap{};
+}
+
+double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.detach().to(torch::kFloat64) - b.detach().to(torch::kFloat64))
+      .abs()
+      .max()
+      .item<double>();
+}
+
+std::string MakeTempDir(const std::string& tag) {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base ? base : "/tmp") + "/codiff-" + tag + "-XXXXXX";
+  char* made = mkdtemp(pattern.data());
+  EXPECT_NE(made, nullptr);
+  return pattern;
+}
+
+}  // namespace codiff::testing
