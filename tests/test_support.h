@@ -25,13 +25,13 @@ std::string MakeTempDir(const std::string& tag);
 
 // Asserts that two tensors agree within `tol` and prints the measured
 // difference, so parity margins are visible in every test log.
-#define EXPECT_TENSOR_NEAR(name, actual, expected, tol)                                     \
-  do {                                                                                      \
-    const torch::Tensor codiff_a_ = (actual);                                               \
-    const torch::Tensor codiff_e_ = (expected);                                             \
-    ASSERT_EQ(codiff_a_.sizes(), codiff_e_.sizes()) << name;                                \
-    const double codiff_d_ = ::codiff::testing::MaxAbsDiff(codiff_a_, codiff_e_);          \
+#define EXPECT_TENSOR_NEAR(name, actual, expected, tol)                                        \
+  do {                                                                                         \
+    const torch::Tensor codiff_a_ = (actual);                                                  \
+    const torch::Tensor codiff_e_ = (expected);                                                \
+    ASSERT_EQ(codiff_a_.sizes(), codiff_e_.sizes()) << name;                                   \
+    const double codiff_d_ = ::codiff::testing::MaxAbsDiff(codiff_a_, codiff_e_);              \
     std::printf("[ parity   ] %-28s max|diff| = %.3e (tol %.0e)\n", std::string(name).c_str(), \
-                codiff_d_, static_cast<double>(tol));                                       \
-    EXPECT_LE(codiff_d_, (tol)) << name;                                                    \
+                codiff_d_, static_cast<double>(tol));                                          \
+    EXPECT_LE(codiff_d_, (tol)) << name;                                                       \
   } while (0)

@@ -43,7 +43,8 @@ void LoraCompatibleLinearImpl::EnableLora(const LoraSettings& settings) {
   auto opts = torch::nn::LinearOptions(in_features_, settings.rank).bias(false);
   lora_a_ = register_module("lora_A", torch::nn::Linear(opts));
   lora_b_ = register_module(
-      "lora_B", torch::nn::Linear(torch::nn::LinearOptions(settings.rank, out_features_).bias(false)));
+      "lora_B",
+      torch::nn::Linear(torch::nn::LinearOptions(settings.rank, out_features_).bias(false)));
   torch::NoGradGuard no_grad;
   lora_a_->weight.normal_(0.0, 1.0 / static_cast<double>(settings.rank));
   lora_b_->weight.zero_();
@@ -108,10 +109,11 @@ void LoraCompatibleConv2dImpl::EnableLora(const LoraSettings& settings) {
   if (has_lora()) return;
   scale_ = settings.alpha / static_cast<double>(settings.rank);
   lora_a_ = register_module(
-      "lora_A", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels_, settings.rank, kernel_size_)
-                                      .stride(stride_)
-                                      .padding(padding_)
-                                      .bias(false)));
+      "lora_A",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels_, settings.rank, kernel_size_)
+                            .stride(stride_)
+                            .padding(padding_)
+                            .bias(false)));
   lora_b_ = register_module(
       "lora_B",
       torch::nn::Conv2d(torch::nn::Conv2dOptions(settings.rank, out_channels_, 1).bias(false)));
@@ -124,8 +126,8 @@ void LoraCompatibleConv2dImpl::EnableLora(const LoraSettings& settings) {
 
 torch::Tensor LoraCompatibleConv2dImpl::DeltaWeight() const {
   // B(A(x)) with a 1x1 B equals one conv whose kernel is B @ A over the rank.
-  const auto& a = lora_a_->weight;  // [r, in, k, k]
-  const auto& b = lora_b_->weight;  // [out, r, 1, 1]
+  const auto& a = lora_a_->weight;                                  // [r, in, k, k]
+  const auto& b = lora_b_->weight;                                  // [out, r, 1, 1]
   torch::Tensor delta = torch::matmul(b.flatten(1), a.flatten(1));  // [out, in*k*k]
   return delta.view(weight.sizes()) * scale_;
 }

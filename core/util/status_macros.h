@@ -7,9 +7,9 @@
 #define CODIFF_CONCAT_INNER(a, b) a##b
 #define CODIFF_CONCAT(a, b) CODIFF_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                 \
-  do {                                        \
-    ::absl::Status codiff_status_ = (expr);   \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status codiff_status_ = (expr);          \
     if (!codiff_status_.ok()) return codiff_status_; \
   } while (0)
 

@@ -72,8 +72,8 @@ const char* DtypeName(TensorDtype dtype) {
 
 absl::StatusOr<TensorDtype> ParseDtype(const std::string& name) {
   static const std::pair<const char*, TensorDtype> kTable[] = {
-      {"F32", TensorDtype::kF32}, {"F16", TensorDtype::kF16}, {"BF16", TensorDtype::kBF16},
-      {"F64", TensorDtype::kF64}, {"I64", TensorDtype::kI64}, {"I32", TensorDtype::kI32},
+      {"F32", TensorDtype::kF32}, {"F16", TensorDtype::kF16},  {"BF16", TensorDtype::kBF16},
+      {"F64", TensorDtype::kF64}, {"I64", TensorDtype::kI64},  {"I32", TensorDtype::kI32},
       {"U8", TensorDtype::kU8},   {"BOOL", TensorDtype::kBool}};
   for (const auto& [spelling, dtype] : kTable) {
     if (name == spelling) return dtype;
@@ -86,8 +86,8 @@ absl::Status ParseSafetensorsHeader(const uint8_t* bytes, size_t size,
                                     std::map<std::string, TensorView>* tensors,
                                     std::map<std::string, std::string>* metadata) {
   if (size < 8) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("safetensors: file is ", size, " bytes, shorter than the 8-byte header length"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "safetensors: file is ", size, " bytes, shorter than the 8-byte header length"));
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
@@ -163,8 +163,8 @@ absl::Status ParseSafetensorsHeader(const uint8_t* bytes, size_t size,
     const uint64_t begin = offsets[0].get<uint64_t>();
     const uint64_t end = offsets[1].get<uint64_t>();
     if (begin > end || end > data_size) {
-      return bad(absl::StrCat("data_offsets [", begin, ", ", end,
-                              ") exceed the data section of ", data_size, " bytes"));
+      return bad(absl::StrCat("data_offsets [", begin, ", ", end, ") exceed the data section of ",
+                              data_size, " bytes"));
     }
     if (end - begin != expected_bytes) {
       return bad(absl::StrCat("data_offsets span ", end - begin, " bytes but dtype and shape need ",

@@ -47,9 +47,10 @@ std::string LoadReport::Summary() const {
     absl::StrAppend(&s, ", ", missing_optional.size(), " optional absent");
   }
   if (!unused.empty()) {
-    absl::StrAppend(&s, ", ", unused.size(), " unused (", absl::StrJoin(unused.begin(),
-                    unused.begin() + std::min<size_t>(unused.size(), 5), ", "),
-                    unused.size() > 5 ? ", ..." : "", ")");
+    absl::StrAppend(
+        &s, ", ", unused.size(), " unused (",
+        absl::StrJoin(unused.begin(), unused.begin() + std::min<size_t>(unused.size(), 5), ", "),
+        unused.size() > 5 ? ", ..." : "", ")");
   }
   return s;
 }
@@ -76,10 +77,9 @@ absl::StatusOr<LoadReport> LoadStateDictStrict(torch::nn::Module& module, const 
                                               ShapeString(target.sizes()), ")"));
     }
     if (it->second.sizes() != target.sizes()) {
-      return absl::InvalidArgumentError(absl::StrCat("weights: tensor '", key, "' has shape [",
-                                                     ShapeString(it->second.sizes()),
-                                                     "], the model expects [",
-                                                     ShapeString(target.sizes()), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("weights: tensor '", key, "' has shape [", ShapeString(it->second.sizes()),
+                       "], the model expects [", ShapeString(target.sizes()), "]"));
     }
     used.insert(key);
     copies.emplace_back(target, &it->second);

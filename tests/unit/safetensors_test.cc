@@ -50,7 +50,8 @@ TEST_F(SafetensorsTest, RoundTripKeepsNamesShapesDtypesAndValues) {
 
   auto file = SafetensorsFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status();
-  EXPECT_EQ((*file)->names(), (std::vector<std::string>{"b.weight", "a.bias", "c.half", "d.count"}));
+  EXPECT_EQ((*file)->names(),
+            (std::vector<std::string>{"b.weight", "a.bias", "c.half", "d.count"}));
   EXPECT_EQ((*file)->metadata().at("format"), "pt");
 
   auto read = ReadTensorFile(path);
@@ -64,7 +65,8 @@ TEST_F(SafetensorsTest, RoundTripKeepsNamesShapesDtypesAndValues) {
 }
 
 TEST_F(SafetensorsTest, ReadsTheParityFixture) {
-  auto file = SafetensorsFile::Open(testing::TestdataPath("fixtures/schedule/alphas_cumprod.safetensors"));
+  auto file =
+      SafetensorsFile::Open(testing::TestdataPath("fixtures/schedule/alphas_cumprod.safetensors"));
   ASSERT_TRUE(file.ok()) << file.status();
   auto view = (*file)->Get("alphas_cumprod");
   ASSERT_TRUE(view.ok());
@@ -117,15 +119,17 @@ TEST_F(SafetensorsTest, BadJsonHeaderIsRejected) {
 
 TEST_F(SafetensorsTest, OffsetsBeyondTheFileAreRejected) {
   const std::string path = dir_ + "/offsets.safetensors";
-  WriteAll(path, WithHeader("{\"w\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
-                            std::string(8, '\0')));
+  WriteAll(path,
+           WithHeader("{\"w\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
+                      std::string(8, '\0')));
   auto file = SafetensorsFile::Open(path);
   ASSERT_FALSE(file.ok());
   EXPECT_NE(file.status().message().find("exceed"), std::string::npos) << file.status();
 
   // Offsets inside the file but disagreeing with dtype x shape.
-  WriteAll(path, WithHeader("{\"w\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 8]}}",
-                            std::string(16, '\0')));
+  WriteAll(path,
+           WithHeader("{\"w\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 8]}}",
+                      std::string(16, '\0')));
   EXPECT_FALSE(SafetensorsFile::Open(path).ok());
 
   // Shape whose element count overflows 64 bits.

@@ -1,0 +1,194 @@
+#include "core/image/image_decoder.h"
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/image/byte_reader.h"
+#include "core/image/exif_orientation.h"
+#include "core/image/jpeg_header.h"
+#include "core/util/status_macros.h"
+
+namespace codiff::image {
+namespace {
+
+using internal::ReadU32;
+using internal::ReadU8;
+using internal::StartsWith;
+
+// Walks PNG chunks (bounds-checked) up to the first IDAT looking for eXIf,
+// which holds a bare TIFF structure.
+std::string_view FindPngExif(std::string_view b) {
+  size_t pos = 8;
+  while (true) {
+    const auto len = ReadU32(b, pos, true);
+    if (!len || !internal::HasBytes(b, pos + 8, uint64_t{*len} + 4)) return {};
+    if (StartsWith(b, pos + 4, "IDAT") || StartsWith(b, pos + 4, "IEND")) return {};
+    if (StartsWith(b, pos + 4, "eXIf")) return b.substr(pos + 8, *len);
+    pos += 12 + static_cast<size_t>(*len);
+  }
+}
+
+// RIFF chunks of an extended (VP8X) WebP; the EXIF chunk holds TIFF data,
+// sometimes with an "Exif\0\0" prefix that ReadExifOrientation skips.
+std::string_view FindWebpExif(std::string_view b) {
+  size_t pos = 12;
+  while (true) {
+    const auto len = ReadU32(b, pos + 4, false);
+    if (!len || !internal::HasBytes(b, pos + 8, *len)) return {};
+    if (StartsWith(b, pos, "EXIF")) return b.substr(pos + 8, *len);
+    pos += 8 + static_cast<size_t>(*len) + (*len & 1);  // Chunks are padded to even size.
+  }
+}
+
+absl::StatusOr<int> CheckJpegAndReadOrientation(std::string_view bytes) {
+  ASSIGN_OR_RETURN(JpegHeaderInfo h, ParseJpegHeader(bytes, JpegParseMode::kFull));
+  if (h.precision != 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported JPEG: ", h.precision, "-bit samples (only 8-bit is supported)"));
+  }
+  if (h.lossless || h.hierarchical) {
+    return absl::InvalidArgumentError("unsupported JPEG: lossless or hierarchical coding");
+  }
+  if (h.exif_size == 0) return 1;
+  return ReadExifOrientation(bytes.substr(h.exif_offset, h.exif_size));
+}
+
+int ReadOrientation(ImageFormat format, std::string_view bytes) {
+  switch (format) {
+    case ImageFormat::kPng:
+      return ReadExifOrientation(FindPngExif(bytes));
+    case ImageFormat::kWebp:
+      return ReadExifOrientation(FindWebpExif(bytes));
+    // OpenCV 4.6 reads 8-bit TIFF through libtiff's RGBA interface, which
+    // already applies the TIFF Orientation tag; applying it again would
+    // double-rotate, so TIFF reports 1. BMP has no orientation.
+    default:
+      return 1;
+  }
+}
+
+Image FromMat(const cv::Mat& m) {
+  Image out(m.cols, m.rows, m.channels());
+  const size_t row_bytes = static_cast<size_t>(m.cols) * m.channels();
+  for (int y = 0; y < m.rows; ++y) std::memcpy(&out.data[out.index(0, y)], m.ptr(y), row_bytes);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimits& limits) {
+  if (bytes.empty()) return absl::InvalidArgumentError("empty input: no image data");
+  // imdecode takes an int length, whatever the configured limit.
+  if (bytes.size() > limits.max_bytes || bytes.size() > static_cast<size_t>(INT32_MAX)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("image file is ", bytes.size(), " bytes; the limit is ", limits.max_bytes));
+  }
+  ASSIGN_OR_RETURN(const ImageInfo info, ProbeImage(bytes));
+  RETURN_IF_ERROR(CheckImageLimits(info.width, info.height, limits));
+
+  DecodedImage out;
+  out.format = info.format;
+  if (info.format == ImageFormat::kJpeg) {
+    ASSIGN_OR_RETURN(out.exif_orientation, CheckJpegAndReadOrientation(bytes));
+  } else {
+    out.exif_orientation = ReadOrientation(info.format, bytes);
+  }
+
+  cv::Mat decoded;
+  try {
+    // The Mat only wraps the caller's bytes; imdecode never writes to it.
+    const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+    // IMREAD_UNCHANGED keeps alpha, grey and 16-bit and never applies EXIF
+    // orientation (we do that ourselves, once, for every format).
+    decoded = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("could not decode ", ImageFormatName(info.format), " image: ", e.what()));
+  }
+  if (decoded.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("could not decode ", ImageFormatName(info.format),
+                     " image data (corrupt, truncated or an unsupported variant)"));
+  }
+  RETURN_IF_ERROR(CheckImageLimits(decoded.cols, decoded.rows, limits));
+
+  if (decoded.depth() == CV_16U) {
+    out.source_16bit = true;
+    cv::Mat eight;
+    decoded.convertTo(eight, CV_8U, 255.0 / 65535.0);
+    decoded = eight;
+  } else if (decoded.depth() != CV_8U) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported ", ImageFormatName(info.format),
+                     " sample format (only 8- and 16-bit integer samples are supported)"));
+  }
+
+  cv::Mat rgb, alpha;
+  switch (decoded.channels()) {
+    case 1:
+      cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB);
+      out.grey = true;
+      break;
+    case 2: {  // Grey + alpha (TIFF).
+      std::vector<cv::Mat> planes;
+      cv::split(decoded, planes);
+      cv::cvtColor(planes[0], rgb, cv::COLOR_GRAY2RGB);
+      alpha = planes[1];
+      out.grey = true;
+      break;
+    }
+    case 3:
+      cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
+      break;
+    case 4:
+      cv::cvtColor(decoded, rgb, cv::COLOR_BGRA2RGB);
+      cv::extractChannel(decoded, alpha, 3);
+      // OpenCV expands grey+alpha PNGs to BGRA; colour type 4 says grey.
+      out.grey = info.format == ImageFormat::kPng && ReadU8(bytes, 25) == 4u;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unsupported channel count ", decoded.channels()));
+  }
+  out.rgb = ApplyExifOrientation(FromMat(rgb), out.exif_orientation);
+  if (!alpha.empty()) out.alpha = ApplyExifOrientation(FromMat(alpha), out.exif_orientation);
+  return out;
+}
+
+absl::StatusOr<Image> RestoreSourceMode(const Image& rgb, const DecodedImage& source) {
+  if (rgb.channels != 3 || rgb.data.size() != static_cast<size_t>(rgb.width) * rgb.height * 3) {
+    return absl::InvalidArgumentError("RestoreSourceMode expects a 3-channel RGB image");
+  }
+  if (source.has_alpha() &&
+      (source.alpha.width != rgb.width || source.alpha.height != rgb.height)) {
+    return absl::InvalidArgumentError("alpha channel and image sizes differ");
+  }
+  Image colour = rgb;
+  if (source.grey) {
+    const cv::Mat in(rgb.height, rgb.width, CV_8UC3, const_cast<uint8_t*>(rgb.data.data()));
+    cv::Mat g;
+    cv::cvtColor(in, g, cv::COLOR_RGB2GRAY);
+    if (!source.has_alpha()) return FromMat(g);
+    cv::Mat g3;
+    cv::cvtColor(g, g3, cv::COLOR_GRAY2RGB);
+    colour = FromMat(g3);
+  }
+  if (!source.has_alpha()) return colour;
+  Image out(rgb.width, rgb.height, 4);
+  const size_t pixels = static_cast<size_t>(rgb.width) * rgb.height;
+  for (size_t i = 0; i < pixels; ++i) {
+    std::memcpy(&out.data[i * 4], &colour.data[i * 3], 3);
+    out.data[i * 4 + 3] = source.alpha.data[i];
+  }
+  return out;
+}
+
+}  // namespace codiff::image

@@ -1,0 +1,75 @@
+#include "core/models/attention.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+namespace codiff::models {
+
+AttentionImpl::AttentionImpl(const AttentionOptions& options)
+    : options_(options), scale_(1.0 / std::sqrt(static_cast<double>(options.dim_head))) {
+  const int64_t inner = options.heads * options.dim_head;
+  const int64_t kv_dim =
+      options.cross_attention_dim > 0 ? options.cross_attention_dim : options.query_dim;
+  if (options.norm_num_groups > 0) {
+    group_norm_ = register_module(
+        "group_norm",
+        torch::nn::GroupNorm(torch::nn::GroupNormOptions(options.norm_num_groups, options.query_dim)
+                                 .eps(options.norm_eps)));
+  }
+  to_q_ = register_module("to_q", LoraCompatibleLinear(options.query_dim, inner, options.qkv_bias));
+  to_k_ = register_module("to_k", LoraCompatibleLinear(kv_dim, inner, options.qkv_bias));
+  to_v_ = register_module("to_v", LoraCompatibleLinear(kv_dim, inner, options.qkv_bias));
+  to_out_ = register_module("to_out", torch::nn::ModuleList());
+  to_out_0_ = LoraCompatibleLinear(inner, options.query_dim, options.out_bias);
+  to_out_->push_back(to_out_0_);
+  // to_out.1 is Dropout in diffusers (p = 0 at inference); no weights, so it
+  // is left out and the keys stay to_out.0.*.
+}
+
+torch::Tensor AttentionImpl::SplitHeads(const torch::Tensor& x) const {
+  const int64_t b = x.size(0);
+  const int64_t s = x.size(1);
+  return x.reshape({b, s, options_.heads, options_.dim_head})
+      .permute({0, 2, 1, 3})
+      .reshape({b * options_.heads, s, options_.dim_head});
+}
+
+torch::Tensor AttentionImpl::MergeHeads(const torch::Tensor& x) const {
+  const int64_t b = x.size(0) / options_.heads;
+  const int64_t s = x.size(1);
+  return x.reshape({b, options_.heads, s, options_.dim_head})
+      .permute({0, 2, 1, 3})
+      .reshape({b, s, options_.heads * options_.dim_head});
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& context) {
+  const torch::Tensor residual = hidden;
+  const bool spatial = hidden.dim() == 4;
+  torch::Tensor x = hidden;
+  if (group_norm_) x = group_norm_(x);  // GroupNorm is layout-agnostic over [B, C, ...].
+  int64_t b = 0, c = 0, h = 0, w = 0;
+  if (spatial) {
+    b = x.size(0);
+    c = x.size(1);
+    h = x.size(2);
+    w = x.size(3);
+    x = x.reshape({b, c, h * w}).transpose(1, 2);
+  }
+  const torch::Tensor& kv_source = context.defined() ? context : x;
+  const torch::Tensor q = SplitHeads(to_q_(x));
+  const torch::Tensor k = SplitHeads(to_k_(kv_source));
+  const torch::Tensor v = SplitHeads(to_v_(kv_source));
+  // diffusers calls baddbmm(empty, q, k^T, beta=0, alpha=scale). LibTorch 1.13's
+  // CPU baddbmm lets NaNs from the uninitialised input through for some
+  // shapes despite beta = 0, so scale after a plain bmm (same product).
+  const torch::Tensor scores = torch::bmm(q, k.transpose(-1, -2)).mul_(scale_);
+  const torch::Tensor probs = scores.softmax(-1).to(q.scalar_type());
+  torch::Tensor out = to_out_0_(MergeHeads(torch::bmm(probs, v)));
+  if (spatial) out = out.transpose(-1, -2).reshape({b, c, h, w});
+  if (options_.residual_connection) out = out + residual;
+  if (options_.rescale_output_factor != 1.0) out = out / options_.rescale_output_factor;
+  return out;
+}
+
+}  // namespace codiff::models

@@ -1,0 +1,39 @@
+#include "core/models/diagonal_gaussian.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+namespace codiff::models {
+
+DiagonalGaussian::DiagonalGaussian(const torch::Tensor& moments) {
+  TORCH_CHECK(moments.dim() >= 2 && moments.size(1) % 2 == 0,
+              "DiagonalGaussian: moments need an even channel count, got ", moments.sizes());
+  const auto halves = moments.chunk(2, 1);
+  mean_ = halves[0];
+  logvar_ = torch::clamp(halves[1], -30.0, 20.0);
+  std_ = torch::exp(0.5 * logvar_);
+}
+
+torch::Tensor DiagonalGaussian::var() const { return torch::exp(logvar_); }
+
+torch::Tensor DiagonalGaussian::Sample(const torch::Tensor& noise) const {
+  TORCH_CHECK(noise.sizes() == mean_.sizes(), "DiagonalGaussian: noise shape ", noise.sizes(),
+              " does not match the mean's ", mean_.sizes());
+  return mean_ + std_ * noise.to(mean_.options());
+}
+
+torch::Tensor DiagonalGaussian::Sample(at::Generator generator) const {
+  const torch::Tensor noise =
+      torch::randn(mean_.sizes(), generator,
+                   torch::TensorOptions().dtype(torch::kFloat32).device(generator.device()));
+  return Sample(noise.to(mean_.device()));
+}
+
+torch::Tensor DiagonalGaussian::Sample(uint64_t seed) const {
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  const torch::Tensor noise =
+      torch::randn(mean_.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32));
+  return Sample(noise);
+}
+
+}  // namespace codiff::models

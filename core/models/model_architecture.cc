@@ -1,0 +1,196 @@
+#include "core/models/model_architecture.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/util/status_macros.h"
+
+namespace codiff::models {
+namespace {
+
+using nlohmann::json;
+
+json UNetToJson(const UNet2DConditionConfig& c) {
+  // diffusers' own keys, so the block can be pasted into a diffusers config.
+  // "attention_head_dim" holds head counts, as in the SD 2.x configs.
+  return json{{"_class_name", "UNet2DConditionModel"},
+              {"sample_size", c.sample_size},
+              {"in_channels", c.in_channels},
+              {"out_channels", c.out_channels},
+              {"center_input_sample", c.center_input_sample},
+              {"flip_sin_to_cos", c.flip_sin_to_cos},
+              {"freq_shift", c.freq_shift},
+              {"down_block_types", c.down_block_types},
+              {"mid_block_type", c.mid_block_type},
+              {"up_block_types", c.up_block_types},
+              {"block_out_channels", c.block_out_channels},
+              {"layers_per_block", c.layers_per_block},
+              {"downsample_padding", c.downsample_padding},
+              {"mid_block_scale_factor", c.mid_block_scale_factor},
+              {"norm_num_groups", c.norm_num_groups},
+              {"norm_eps", c.norm_eps},
+              {"cross_attention_dim", c.cross_attention_dim},
+              {"transformer_layers_per_block", c.transformer_layers_per_block},
+              {"attention_head_dim", c.num_attention_heads},
+              {"use_linear_projection", c.use_linear_projection},
+              {"upcast_attention", c.upcast_attention}};
+}
+
+json VaeToJson(const AutoencoderKLConfig& c) {
+  return json{
+      {"_class_name", "AutoencoderKL"},         {"in_channels", c.in_channels},
+      {"out_channels", c.out_channels},         {"block_out_channels", c.block_out_channels},
+      {"layers_per_block", c.layers_per_block}, {"latent_channels", c.latent_channels},
+      {"norm_num_groups", c.norm_num_groups},   {"sample_size", c.sample_size},
+      {"scaling_factor", c.scaling_factor}};
+}
+
+json CaveToJson(const CaVEConfig& c) {
+  return json{{"in_nc", c.in_channels}, {"out_nc", c.out_channels},
+              {"nc", c.widths},         {"nb", c.blocks_per_stage},
+              {"act_mode", "BR"},       {"restoration_plus_one", c.restoration_plus_one}};
+}
+
+ModelArchitecture Tiny() {
+  ModelArchitecture a;
+  a.preset = "tiny";
+  a.cave.widths = {8, 16, 32, 64};
+  a.unet.block_out_channels = {16, 32, 64, 64};
+  a.unet.num_attention_heads = {2, 4, 8, 8};
+  a.unet.norm_num_groups = 8;
+  a.unet.cross_attention_dim = 32;
+  a.unet.sample_size = 8;
+  a.vae.block_out_channels = {16, 32, 64, 64};
+  a.vae.norm_num_groups = 8;
+  a.vae.sample_size = 64;
+  return a;
+}
+
+ModelArchitecture Small() {
+  // Sized for CPUs: convolution cost scales with width squared, so 1/10 of
+  // SD's widths cuts the UNet about 100x; one layer per block halves it again.
+  ModelArchitecture a;
+  a.preset = "small";
+  a.cave.widths = {16, 32, 64, 128};
+  a.cave.blocks_per_stage = 2;
+  a.unet.block_out_channels = {32, 64, 128, 128};
+  a.unet.num_attention_heads = {1, 2, 4, 4};  // 32-wide heads
+  a.unet.layers_per_block = 1;
+  a.unet.norm_num_groups = 8;
+  a.unet.cross_attention_dim = 128;
+  a.unet.sample_size = 32;
+  a.vae.block_out_channels = {32, 64, 128, 128};
+  a.vae.layers_per_block = 1;
+  a.vae.norm_num_groups = 8;
+  a.vae.sample_size = 256;
+  return a;
+}
+
+ModelArchitecture Sd21() {
+  ModelArchitecture a;
+  a.preset = "sd21";
+  a.cave = CaVEConfig::Reference();
+  a.unet = UNet2DConditionConfig::Sd21Base();
+  a.vae = AutoencoderKLConfig::Sd21();
+  a.unet_lora = {/*rank=*/16, /*alpha=*/8.0};
+  a.vae_lora = {/*rank=*/16, /*alpha=*/8.0};
+  return a;
+}
+
+}  // namespace
+
+absl::Status ModelArchitecture::Validate() const {
+  if (timestep < 0 || timestep >= schedule.num_train_timesteps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("timestep ", timestep, " is outside [0, ", schedule.num_train_timesteps, ")"));
+  }
+  if (vae.latent_channels != unet.in_channels || unet.in_channels != unet.out_channels) {
+    return absl::InvalidArgumentError(absl::StrCat("VAE latent channels (", vae.latent_channels,
+                                                   ") must equal the UNet's in/out channels (",
+                                                   unet.in_channels, "/", unet.out_channels, ")"));
+  }
+  if (cave.in_channels != 3 || vae.in_channels != 3 || vae.out_channels != 3) {
+    return absl::InvalidArgumentError("CaVE and VAE must take and give RGB (3 channels)");
+  }
+  if (unet_lora.rank < 0 || vae_lora.rank < 0) {
+    return absl::InvalidArgumentError("LoRA rank must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> PresetNames() { return {"sd21", "small", "tiny"}; }
+
+absl::StatusOr<ModelArchitecture> PresetArchitecture(const std::string& name) {
+  if (name == "sd21") return Sd21();
+  if (name == "small") return Small();
+  if (name == "tiny") return Tiny();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown preset '", name, "' (known: ", absl::StrJoin(PresetNames(), ", "), ")"));
+}
+
+nlohmann::json ArchitectureToJson(const ModelArchitecture& arch) {
+  return json{{"preset", arch.preset},
+              {"timestep", arch.timestep},
+              {"schedule",
+               {{"num_train_timesteps", arch.schedule.num_train_timesteps},
+                {"beta_start", arch.schedule.beta_start},
+                {"beta_end", arch.schedule.beta_end},
+                {"beta_schedule", "scaled_linear"}}},
+              {"cave", CaveToJson(arch.cave)},
+              {"projection",
+               {{"in_features", arch.projection_in()}, {"out_features", arch.projection_out()}}},
+              {"unet", UNetToJson(arch.unet)},
+              {"vae", VaeToJson(arch.vae)},
+              {"unet_lora", {{"rank", arch.unet_lora.rank}, {"alpha", arch.unet_lora.alpha}}},
+              {"vae_lora", {{"rank", arch.vae_lora.rank}, {"alpha", arch.vae_lora.alpha}}}};
+}
+
+absl::StatusOr<ModelArchitecture> ArchitectureFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return absl::InvalidArgumentError("architecture must be a mapping");
+  ModelArchitecture a;
+  try {
+    a.preset = j.value("preset", std::string("custom"));
+    a.timestep = j.value("timestep", a.timestep);
+    if (j.contains("schedule")) {
+      const json& s = j.at("schedule");
+      if (s.value("beta_schedule", std::string("scaled_linear")) != "scaled_linear") {
+        return absl::UnimplementedError("only the scaled_linear beta schedule is implemented");
+      }
+      a.schedule.num_train_timesteps =
+          s.value("num_train_timesteps", a.schedule.num_train_timesteps);
+      a.schedule.beta_start = s.value("beta_start", a.schedule.beta_start);
+      a.schedule.beta_end = s.value("beta_end", a.schedule.beta_end);
+    }
+    for (const char* part : {"cave", "unet", "vae"}) {
+      if (!j.contains(part)) {
+        return absl::InvalidArgumentError(absl::StrCat("architecture lacks '", part, "'"));
+      }
+    }
+    ASSIGN_OR_RETURN(a.cave, CaVEConfig::FromJson(j.at("cave")));
+    a.cave.restoration_plus_one = j.at("cave").value("restoration_plus_one", true);
+    ASSIGN_OR_RETURN(a.unet, UNet2DConditionConfig::FromJson(j.at("unet")));
+    ASSIGN_OR_RETURN(a.vae, AutoencoderKLConfig::FromJson(j.at("vae")));
+    if (j.contains("unet_lora")) {
+      a.unet_lora = {j.at("unet_lora").value("rank", int64_t{0}),
+                     j.at("unet_lora").value("alpha", 0.0)};
+    }
+    if (j.contains("vae_lora")) {
+      a.vae_lora = {j.at("vae_lora").value("rank", int64_t{0}),
+                    j.at("vae_lora").value("alpha", 0.0)};
+    }
+    if (j.contains("projection")) {
+      const int64_t in = j.at("projection").value("in_features", a.projection_in());
+      const int64_t out = j.at("projection").value("out_features", a.projection_out());
+      if (in != a.projection_in() || out != a.projection_out()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("projection ", in, "->", out, " does not connect CaVE width ",
+                         a.projection_in(), " to UNet cross-attention width ", a.projection_out()));
+      }
+    }
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("architecture: ", e.what()));
+  }
+  RETURN_IF_ERROR(a.Validate());
+  return a;
+}
+
+}  // namespace codiff::models

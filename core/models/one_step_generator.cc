@@ -1,0 +1,49 @@
+#include "core/models/one_step_generator.h"
+
+#include <torch/torch.h>
+
+namespace codiff::models {
+
+OneStepGeneratorImpl::OneStepGeneratorImpl(const ModelArchitecture& arch)
+    : arch_(arch), schedule_(arch.schedule) {
+  cave_ = register_module("cave", CaVE(arch.cave));
+  proj_ = register_module("proj", torch::nn::Linear(arch.projection_in(), arch.projection_out()));
+  unet_ = register_module("unet", UNet2DConditionModel(arch.unet));
+  vae_ = register_module("vae", AutoencoderKL(arch.vae));
+}
+
+Conditioning OneStepGeneratorImpl::Condition(const torch::Tensor& x) {
+  CaVEEncoding encoding = cave_->EncodeAll(x);
+  return {proj_->forward(encoding.tokens), encoding.qf};
+}
+
+torch::Tensor OneStepGeneratorImpl::Generate(const torch::Tensor& x, const torch::Tensor& context,
+                                             const GenerateOptions& options, Trace* trace) {
+  const double scaling = arch_.vae.scaling_factor;
+  DiagonalGaussian posterior = vae_->Encode(x * 2.0 - 1.0);
+  torch::Tensor latent =
+      options.posterior_seed ? posterior.Sample(*options.posterior_seed) : posterior.mean();
+  torch::Tensor z_low = latent * scaling;
+  torch::Tensor timestep =
+      torch::full({1}, static_cast<double>(arch_.timestep),
+                  torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
+  torch::Tensor eps = unet_->forward(z_low, timestep, context);
+  torch::Tensor z_high = schedule_.PredictOriginal(z_low, eps, arch_.timestep);
+  torch::Tensor out = vae_->Decode(z_high / scaling).clamp(-1.0, 1.0);
+  if (trace != nullptr) {
+    (*trace)["z_L"] = z_low;
+    (*trace)["eps"] = eps;
+    (*trace)["z_H"] = z_high;
+    (*trace)["out"] = out;
+  }
+  return out;
+}
+
+torch::Tensor OneStepGeneratorImpl::forward(const torch::Tensor& x, const GenerateOptions& options,
+                                            Trace* trace) {
+  Conditioning conditioning = Condition(x);
+  if (trace != nullptr) (*trace)["ctx"] = conditioning.context;
+  return Generate(x, conditioning.context, options, trace);
+}
+
+}  // namespace codiff::models

@@ -1,0 +1,69 @@
+// CODiff's one-step generator: CaVE tokens -> projection -> UNet at T_L ->
+// x0 by Eq. (1) -> VAE decode. Submodules "cave", "proj", "unet", "vae".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
+
+#include "core/models/autoencoder_kl.h"
+#include "core/models/cave.h"
+#include "core/models/ddpm_schedule.h"
+#include "core/models/model_architecture.h"
+#include "core/models/trace.h"
+#include "core/models/unet_2d_condition.h"
+
+namespace codiff::models {
+
+struct GenerateOptions {
+  // The reference samples the VAE posterior without a seed, which makes its
+  // output noisy and irreproducible; we use the posterior mean unless a seed
+  // is given.
+  std::optional<uint64_t> posterior_seed;
+};
+
+struct Conditioning {
+  torch::Tensor context;  // [B, K, cross_attention_dim]: the UNet's encoder_hidden_states
+  torch::Tensor qf;       // [B, 1] QF-head sigmoid output (QF = 100 * (1 - qf))
+};
+
+class OneStepGeneratorImpl : public torch::nn::Module {
+ public:
+  explicit OneStepGeneratorImpl(const ModelArchitecture& arch);
+
+  // x: [B, 3, H, W] RGB in [0, 1]. One CaVE encoder pass gives the projected
+  // context and the QF estimate.
+  Conditioning Condition(const torch::Tensor& x);
+
+  // Restores x (RGB in [0, 1], H and W multiples of 8) under a given context,
+  // so tiles of one image can share the whole image's conditioning. Returns
+  // RGB in [-1, 1], clamped. Trace names: emb/ctx are the caller's; z_L, eps,
+  // z_H, out here.
+  torch::Tensor Generate(const torch::Tensor& x, const torch::Tensor& context,
+                         const GenerateOptions& options = {}, Trace* trace = nullptr);
+
+  // Condition + Generate on the same input.
+  torch::Tensor forward(const torch::Tensor& x, const GenerateOptions& options = {},
+                        Trace* trace = nullptr);
+
+  const ModelArchitecture& architecture() const { return arch_; }
+  CaVE& cave() { return cave_; }
+  torch::nn::Linear& proj() { return proj_; }
+  UNet2DConditionModel& unet() { return unet_; }
+  AutoencoderKL& vae() { return vae_; }
+  const DdpmSchedule& schedule() const { return schedule_; }
+
+ private:
+  ModelArchitecture arch_;
+  DdpmSchedule schedule_;
+  CaVE cave_{nullptr};
+  torch::nn::Linear proj_{nullptr};
+  UNet2DConditionModel unet_{nullptr};
+  AutoencoderKL vae_{nullptr};
+};
+TORCH_MODULE(OneStepGenerator);
+
+}  // namespace codiff::models

@@ -1,0 +1,129 @@
+#include "core/weights/model_folder.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/models/lora_injection.h"
+#include "core/util/status_macros.h"
+#include "core/util/torch_status.h"
+#include "core/util/yaml_json.h"
+
+namespace codiff {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct PartFile {
+  const char* part;
+  const char* file;
+};
+constexpr PartFile kParts[] = {{"cave", "cave.safetensors"},
+                               {"projection", "projection.safetensors"},
+                               {"unet", "unet.safetensors"},
+                               {"vae", "vae.safetensors"}};
+
+torch::nn::Module& PartModule(models::OneStepGeneratorImpl& g, const std::string& part) {
+  if (part == "cave") return *g.cave();
+  if (part == "projection") return *g.proj();
+  if (part == "unet") return *g.unet();
+  return *g.vae();
+}
+
+}  // namespace
+
+models::OneStepGenerator BuildGenerator(const models::ModelArchitecture& arch) {
+  models::OneStepGenerator generator(arch);
+  if (arch.unet_lora.rank > 0) {
+    models::InjectLora(*generator->unet(), models::ReferenceUNetLoraTargets(), arch.unet_lora);
+  }
+  if (arch.vae_lora.rank > 0) {
+    models::InjectLora(*generator->vae(), models::ReferenceVaeLoraTargets(), arch.vae_lora);
+  }
+  return generator;
+}
+
+absl::Status WriteModelFolder(const std::string& dir, models::OneStepGeneratorImpl& generator,
+                              const ModelProvenance& provenance) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  nlohmann::json files = nlohmann::json::object();
+  for (const auto& [part, file] : kParts) {
+    NamedTensors tensors = StateDictOf(PartModule(generator, part));
+    RETURN_IF_ERROR(WriteTensorFile((fs::path(dir) / file).string(), tensors,
+                                    {{"format", "pt"}, {"codiff_part", part}}));
+    files[part] = file;
+  }
+  nlohmann::json doc = {
+      {"format", kModelFormat},
+      {"trained", provenance.trained},
+      {"description", provenance.description},
+      {"created_by", provenance.created_by},
+      {"latent_scaling_factor", generator.architecture().vae.scaling_factor},
+      {"architecture", models::ArchitectureToJson(generator.architecture())},
+      {"files", files},
+  };
+  const std::string yaml_path = (fs::path(dir) / "model.yaml").string();
+  std::ofstream out(yaml_path, std::ios::trunc);
+  out << "# CODiff model folder; see core/weights/model_folder.h for the layout.\n"
+      << JsonToYaml(doc);
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", yaml_path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<models::ModelArchitecture> ReadModelArchitecture(const std::string& dir,
+                                                                ModelProvenance* provenance) {
+  const std::string yaml_path = (fs::path(dir) / "model.yaml").string();
+  if (!fs::exists(yaml_path)) {
+    return absl::NotFoundError(absl::StrCat(dir, " is not a model folder (no model.yaml)"));
+  }
+  ASSIGN_OR_RETURN(nlohmann::json doc, ReadYamlFileAsJson(yaml_path));
+  if (!doc.is_object() || doc.value("format", std::string()) != kModelFormat) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(yaml_path, ": format must be '", kModelFormat, "'"));
+  }
+  if (!doc.contains("architecture")) {
+    return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": no 'architecture' section"));
+  }
+  auto arch = models::ArchitectureFromJson(doc.at("architecture"));
+  if (!arch.ok()) {
+    return absl::Status(arch.status().code(),
+                        absl::StrCat(yaml_path, ": ", arch.status().message()));
+  }
+  if (provenance != nullptr) {
+    provenance->trained = doc.value("trained", false);
+    provenance->description = doc.value("description", std::string());
+    provenance->created_by = doc.value("created_by", std::string());
+  }
+  return arch;
+}
+
+absl::StatusOr<LoadedModel> LoadModelFolder(const std::string& dir,
+                                            const ModelLoadOptions& options) {
+  LoadedModel loaded;
+  ASSIGN_OR_RETURN(models::ModelArchitecture arch, ReadModelArchitecture(dir, &loaded.provenance));
+  ASSIGN_OR_RETURN(loaded.generator,
+                   CatchTorchErrors("building the model", [&] { return BuildGenerator(arch); }));
+  for (const auto& [part, file] : kParts) {
+    const std::string path = (fs::path(dir) / file).string();
+    ASSIGN_OR_RETURN(TensorMap tensors, ReadTensorFile(path));
+    auto report = LoadStateDictStrict(PartModule(*loaded.generator, part), tensors);
+    if (!report.ok()) {
+      return absl::Status(report.status().code(),
+                          absl::StrCat(path, ": ", report.status().message()));
+    }
+    loaded.report.push_back(absl::StrCat(part, ": ", report->Summary()));
+  }
+  RETURN_IF_ERROR(CatchTorchErrors("placing the model", [&] {
+    if (options.merge_lora) models::MergeAndRemoveLora(*loaded.generator);
+    loaded.generator->to(options.device, options.dtype);
+    loaded.generator->eval();
+  }));
+  return loaded;
+}
+
+}  // namespace codiff

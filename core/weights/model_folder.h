@@ -1,0 +1,55 @@
+// Our model folder: model.yaml (architecture, T_L, scaling factor,
+// provenance) plus one safetensors file per part:
+//   cave.safetensors        CaVE (reference key names)
+//   projection.safetensors  weight [C_ctx, C_cave], bias [C_ctx]
+//   unet.safetensors        UNet (diffusers key names; LoRA adapters as
+//                           <layer>.lora_A.weight / <layer>.lora_B.weight)
+//   vae.safetensors         VAE (same conventions)
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/status/statusor.h"
+#include "core/models/one_step_generator.h"
+#include "core/weights/state_dict.h"
+
+namespace codiff {
+
+inline constexpr char kModelFormat[] = "codiff-model/1";
+
+struct ModelProvenance {
+  bool trained = false;     // false: random weights, for tests and smoke runs only
+  std::string description;  // how the weights came to be (recipe, command, data)
+  std::string created_by;   // the tool that wrote the folder
+};
+
+struct LoadedModel {
+  models::OneStepGenerator generator{nullptr};
+  ModelProvenance provenance;
+  std::vector<std::string> report;  // one load-report line per part
+};
+
+struct ModelLoadOptions {
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+  // Fold LoRA adapters into the base weights after loading (faster serving).
+  bool merge_lora = true;
+};
+
+// Builds the generator for `arch` with LoRA adapters injected as it says.
+models::OneStepGenerator BuildGenerator(const models::ModelArchitecture& arch);
+
+absl::Status WriteModelFolder(const std::string& dir, models::OneStepGeneratorImpl& generator,
+                              const ModelProvenance& provenance);
+
+absl::StatusOr<LoadedModel> LoadModelFolder(const std::string& dir,
+                                            const ModelLoadOptions& options = {});
+
+// Reads only model.yaml (cheap: no weights).
+absl::StatusOr<models::ModelArchitecture> ReadModelArchitecture(const std::string& dir,
+                                                                ModelProvenance* provenance);
+
+}  // namespace codiff

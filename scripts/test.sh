@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs the whole test suite with CTest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh "$@"
+build_dir=${CODIFF_BUILD_DIR:-build}
+# LibTorch would otherwise start one thread per core in every test process
+# while CTest runs two processes at once.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 900
