@@ -10,7 +10,20 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  python3-grpcio python3-grpc-tools prometheus
 )
+
+# --deploy-tools: also the tools of the deployment checks (chart rendering and
+# validation, Prometheus test, fresh-machine check); see tests/deploy/.
+# Command-line tools are added only when their command is missing, so that a
+# nodejs that already brings npm is left alone.
+if [ "${1:-}" = "--deploy-tools" ]; then
+  packages+=(golang-github-masterminds-sprig-dev)
+  for tool in go:golang-go yamllint:yamllint promtool:prometheus debootstrap:debootstrap \
+    node:nodejs npm:npm curl:curl; do
+    command -v "${tool%%:*}" >/dev/null || packages+=("${tool#*:}")
+  done
+fi
 
 missing=()
 for p in "${packages[@]}"; do

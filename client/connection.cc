@@ -1,0 +1,93 @@
+#include "client/connection.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+namespace codiff::client {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError("cannot read " + what + " file " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+std::vector<OptionSpec> ConnectionOptionSpecs() {
+  return {
+      {"server", 0, "HOST:PORT", "server address (default: $CODIFF_SERVER, then localhost:50051)"},
+      {"tls", 0, "", "connect with TLS (system roots unless --ca)"},
+      {"ca", 0, "FILE", "PEM roots that sign the server certificate (implies --tls)"},
+      {"cert", 0, "FILE", "PEM client certificate for mutual TLS (with --key)"},
+      {"key", 0, "FILE", "PEM private key of --cert"},
+      {"connect-timeout", 0, "SECONDS", "give up connecting after this long, exit 3 (default 5)"},
+  };
+}
+
+absl::StatusOr<ConnectionOptions> ConnectionOptionsFrom(const CommandLine& line) {
+  ConnectionOptions o;
+  const char* env = std::getenv("CODIFF_SERVER");
+  o.server = line.Get("server", env != nullptr && *env != '\0' ? env : "localhost:50051");
+  if (o.server.empty()) return absl::InvalidArgumentError("--server must not be empty");
+  o.ca_file = line.Get("ca");
+  o.cert_file = line.Get("cert");
+  o.key_file = line.Get("key");
+  if (o.cert_file.empty() != o.key_file.empty()) {
+    return absl::InvalidArgumentError("--cert and --key go together");
+  }
+  o.tls = line.Has("tls") || !o.ca_file.empty() || !o.cert_file.empty();
+  auto timeout = line.GetSeconds("connect-timeout", 5);
+  if (!timeout.ok()) return timeout.status();
+  o.connect_timeout_s = *timeout;
+  return o;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ConnectionOptions& options) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (options.tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.ca_file.empty()) {
+      auto roots = ReadPem(options.ca_file, "--ca");
+      if (!roots.ok()) return roots.status();
+      ssl.pem_root_certs = *roots;
+    }
+    if (!options.cert_file.empty()) {
+      auto cert = ReadPem(options.cert_file, "--cert");
+      if (!cert.ok()) return cert.status();
+      auto key = ReadPem(options.key_file, "--key");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  // Reconnect quickly after a server restart; the default starts at 1 s and
+  // grows to 2 min, far longer than our own per-file retry budget.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return grpc::CreateCustomChannel(options.server, credentials, args);
+}
+
+bool WaitUntilConnected(grpc::Channel& channel, const ConnectionOptions& options) {
+  const auto deadline =
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(options.connect_timeout_s * 1000));
+  return channel.WaitForConnected(deadline);
+}
+
+}  // namespace codiff::client

@@ -1,0 +1,238 @@
+#include "core/pipeline/restorer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/models/diagonal_gaussian.h"
+#include "core/pipeline/image_tensor.h"
+#include "core/pipeline/tile_blender.h"
+#include "core/util/status_macros.h"
+#include "core/util/torch_status.h"
+#include "core/weights/model_folder.h"
+
+namespace codiff::pipeline {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The tile config a request runs with: its own tile size (with the default
+// overlap, shrunk to a quarter tile so small tiles stay valid) or the default.
+TileConfig EffectiveTiles(const TileConfig& defaults, const RestoreOptions& options) {
+  if (options.tile_size == 0) return defaults;
+  return {options.tile_size, std::min(defaults.overlap, options.tile_size / 4)};
+}
+
+absl::Status CheckDecoded(const image::DecodedImage& decoded) {
+  const image::Image& rgb = decoded.rgb;
+  if (rgb.channels != 3 || rgb.width <= 0 || rgb.height <= 0 ||
+      rgb.data.size() != static_cast<size_t>(rgb.width) * rgb.height * 3) {
+    return absl::InvalidArgumentError(absl::StrCat("expected a decoded 3-channel image, got ",
+                                                   rgb.width, "x", rgb.height, "x", rgb.channels));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<std::optional<uint64_t>> PreparedImage::TileSeeds() const {
+  std::vector<std::optional<uint64_t>> seeds(plan.tiles.size());
+  if (options.seed) {
+    for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = *options.seed + i;
+  }
+  return seeds;
+}
+
+TileConfig DefaultTileConfig(const models::ModelArchitecture& arch) {
+  if (arch.preset == "tiny") return {64, 16};
+  // SD's UNet has a larger receptive field per latent pixel, so it gets a
+  // wider overlap to hide the seams.
+  if (arch.preset == "sd21") return {512, 128};
+  return {512, 64};
+}
+
+absl::Status ValidateTileConfig(const TileConfig& config) {
+  if (config.tile_size < 64 || config.tile_size % 32 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tile_size must be a multiple of 32 and at least 64, got ", config.tile_size));
+  }
+  if (config.overlap < 0 || config.overlap >= config.tile_size / 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tile overlap must be in [0, ", config.tile_size / 2, "), got ", config.overlap));
+  }
+  return absl::OkStatus();
+}
+
+Restorer::Restorer(models::OneStepGenerator generator, RestorerConfig config)
+    : generator_(std::move(generator)), config_(std::move(config)) {
+  generator_->eval();
+  generator_->to(config_.device);
+  for (auto& parameter : generator_->parameters()) parameter.set_requires_grad(false);
+  if (config_.tiles.tile_size == 0) config_.tiles = DefaultTileConfig(generator_->architecture());
+  config_.max_batch_tiles = std::max(1, config_.max_batch_tiles);
+}
+
+absl::StatusOr<std::unique_ptr<Restorer>> Restorer::FromModelFolder(const std::string& dir,
+                                                                    RestorerConfig config) {
+  ModelLoadOptions load;
+  load.device = config.device;
+  ASSIGN_OR_RETURN(LoadedModel loaded, LoadModelFolder(dir, load));
+  return std::make_unique<Restorer>(std::move(loaded.generator), std::move(config));
+}
+
+absl::StatusOr<PreparedImage> Restorer::Prepare(const image::DecodedImage& decoded,
+                                                const RestoreOptions& options) const {
+  RETURN_IF_ERROR(CheckDecoded(decoded));
+  if (options.tile_size != 0) {
+    RETURN_IF_ERROR(ValidateTileConfig({options.tile_size, 0}));
+  }
+  const TileConfig tiles = EffectiveTiles(config_.tiles, options);
+  RETURN_IF_ERROR(ValidateTileConfig(tiles));
+  PreparedImage prepared;
+  ASSIGN_OR_RETURN(prepared.plan, PlanTiles(decoded.rgb.width, decoded.rgb.height, tiles));
+  prepared.decoded = decoded;
+  prepared.options = options;
+  RETURN_IF_ERROR(CatchTorchErrors("cutting tiles", [&] {
+    prepared.source = ImageToTensor(decoded.rgb);
+    prepared.tiles = ExtractTiles(prepared.source, prepared.plan);
+  }));
+  return prepared;
+}
+
+absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, RestoreMode mode,
+                                                 const std::vector<std::optional<uint64_t>>& seeds,
+                                                 torch::Tensor* qf_out) {
+  if (!tiles.defined() || tiles.dim() != 4 || tiles.size(1) != 3 || tiles.size(0) == 0 ||
+      tiles.size(2) % architecture().size_multiple() != 0 ||
+      tiles.size(3) % architecture().size_multiple() != 0) {
+    return absl::InvalidArgumentError(
+        "RunTiles: expected [N > 0, 3, H, W] tiles with H and W multiples of 32");
+  }
+  if (seeds.size() != static_cast<size_t>(tiles.size(0))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RunTiles: ", tiles.size(0), " tiles but ", seeds.size(), " seeds"));
+  }
+  return CatchTorchErrors("running the model", [&] {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor reference = generator_->parameters().front();
+    const torch::Tensor x = tiles.to(reference.device(), reference.scalar_type());
+    torch::Tensor out;
+    torch::Tensor qf_raw;
+    if (mode == RestoreMode::kFidelity) {
+      auto [restored, qf] = generator_->cave()->forward(x);
+      out = restored.clamp(0.0, 1.0);
+      qf_raw = qf;
+    } else {
+      // OneStepGenerator::Generate with one seed per tile: the posterior is
+      // sampled here so that tile i's noise depends only on its own seed
+      // (same values as Generate(tile, ctx, {seed}) on that tile alone).
+      const models::ModelArchitecture& arch = architecture();
+      const models::Conditioning conditioning = generator_->Condition(x);
+      qf_raw = conditioning.qf;
+      const models::DiagonalGaussian posterior = generator_->vae()->Encode(x * 2.0 - 1.0);
+      torch::Tensor latent = posterior.mean();
+      if (std::any_of(seeds.begin(), seeds.end(), [](const auto& s) { return s.has_value(); })) {
+        std::vector<int64_t> one_shape = posterior.mean().sizes().vec();
+        one_shape[0] = 1;
+        std::vector<torch::Tensor> noise;
+        for (const auto& seed : seeds) {
+          if (seed) {
+            at::Generator cpu = at::detail::createCPUGenerator(*seed);
+            noise.push_back(torch::randn(one_shape, cpu, torch::kFloat32));
+          } else {
+            noise.push_back(torch::zeros(one_shape, torch::kFloat32));
+          }
+        }
+        latent = posterior.Sample(torch::cat(noise));
+      }
+      const double scaling = arch.vae.scaling_factor;
+      const torch::Tensor z_low = latent * scaling;
+      const torch::Tensor timestep =
+          torch::full({1}, static_cast<double>(arch.timestep),
+                      torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
+      const torch::Tensor eps = generator_->unet()->forward(z_low, timestep, conditioning.context);
+      const torch::Tensor z_high =
+          generator_->schedule().PredictOriginal(z_low, eps, arch.timestep);
+      const torch::Tensor y = generator_->vae()->Decode(z_high / scaling).clamp(-1.0, 1.0);
+      out = (y + 1.0) / 2.0;
+    }
+    if (qf_out != nullptr) {
+      *qf_out = models::CaVEImpl::QualityFactorFromOutput(qf_raw)
+                    .reshape({-1})
+                    .to(torch::kCPU, torch::kFloat32)
+                    .clamp(0.0, 100.0);
+    }
+    return out.to(torch::kCPU, torch::kFloat32).contiguous();
+  });
+}
+
+absl::StatusOr<RestoreResult> Restorer::Finish(const PreparedImage& prepared,
+                                               const torch::Tensor& tile_outputs) const {
+  if (!tile_outputs.defined() || tile_outputs.sizes() != prepared.tiles.sizes()) {
+    return absl::InvalidArgumentError("Finish: tile outputs do not match the prepared tiles");
+  }
+  ASSIGN_OR_RETURN(torch::Tensor fixed, CatchTorchErrors("blending tiles", [&] {
+                     TileBlender blender(prepared.plan, 3);
+                     const torch::Tensor outputs = tile_outputs.to(torch::kCPU, torch::kFloat32);
+                     for (int64_t i = 0; i < outputs.size(0); ++i) {
+                       blender.Add(static_cast<int>(i), outputs[i]);
+                     }
+                     return ApplyColorFix(blender.Result(), prepared.source,
+                                          prepared.options.color_fix);
+                   }));
+  ASSIGN_OR_RETURN(image::Image rgb, TensorToImage(fixed));
+  RestoreResult result;
+  ASSIGN_OR_RETURN(result.image, image::RestoreSourceMode(rgb, prepared.decoded));
+  result.tile_count = static_cast<int>(prepared.plan.tiles.size());
+  return result;
+}
+
+absl::StatusOr<RestoreResult> Restorer::Restore(const image::DecodedImage& decoded,
+                                                const RestoreOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(PreparedImage prepared, Prepare(decoded, options));
+  const std::vector<std::optional<uint64_t>> seeds = prepared.TileSeeds();
+  const int64_t n = prepared.tiles.size(0);
+  std::vector<torch::Tensor> outputs;
+  std::vector<torch::Tensor> qfs;
+  for (int64_t begin = 0; begin < n; begin += config_.max_batch_tiles) {
+    const int64_t end = std::min<int64_t>(n, begin + config_.max_batch_tiles);
+    torch::Tensor qf;
+    ASSIGN_OR_RETURN(torch::Tensor out,
+                     RunTiles(prepared.tiles.slice(0, begin, end), options.mode,
+                              {seeds.begin() + begin, seeds.begin() + end}, &qf));
+    outputs.push_back(std::move(out));
+    qfs.push_back(std::move(qf));
+  }
+  ASSIGN_OR_RETURN(RestoreResult result, Finish(prepared, torch::cat(outputs)));
+  result.predicted_qf = torch::cat(qfs).mean().item<float>();
+  result.compute_seconds = SecondsSince(start);
+  return result;
+}
+
+absl::StatusOr<float> Restorer::EstimateQf(const image::DecodedImage& decoded) {
+  ASSIGN_OR_RETURN(PreparedImage prepared, Prepare(decoded, RestoreOptions()));
+  return CatchTorchErrors("estimating the QF", [&] {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor reference = generator_->parameters().front();
+    const int64_t n = prepared.tiles.size(0);
+    std::vector<torch::Tensor> qfs;
+    for (int64_t begin = 0; begin < n; begin += config_.max_batch_tiles) {
+      const torch::Tensor x =
+          prepared.tiles.slice(0, begin, std::min<int64_t>(n, begin + config_.max_batch_tiles))
+              .to(reference.device(), reference.scalar_type());
+      const torch::Tensor raw = generator_->cave()->PredictQf(x);
+      qfs.push_back(models::CaVEImpl::QualityFactorFromOutput(raw).reshape({-1}).to(
+          torch::kCPU, torch::kFloat32));
+    }
+    return torch::cat(qfs).mean().clamp(0.0, 100.0).item<float>();
+  });
+}
+
+}  // namespace codiff::pipeline

@@ -1,0 +1,131 @@
+// The restoration pipeline: decoded image -> tiles -> CODiff -> blended,
+// colour-fixed image in the mode the user sent.
+//
+// Design decisions:
+// - Every tile is conditioned on its OWN CaVE tokens. The reference conditions
+//   every tile on the whole image's tokens; per-tile context keeps every tile
+//   the same shape, so tiles of different requests can share one batch (see
+//   PreparedImage / RunTiles), and CaVE's cost stays proportional to the tile
+//   area instead of re-encoding the whole image.
+// - Images smaller than one tile are reflect-padded up to a bucket (see
+//   tile_plan.h), so every tile of every request has one of a few fixed
+//   square shapes, which keeps batches shareable and caches warm.
+// - Default tile sizes per preset: see DefaultTileConfig().
+// - Perceptual mode: Condition + one-step Generate on the tile batch, output
+//   (y + 1) / 2. Fidelity mode: CaVE's restoring decoder, clamped to [0, 1].
+// - Without a seed the VAE posterior mean is used (deterministic); with one,
+//   tile i of a request draws its noise from a CPU generator seeded with
+//   seed + i, so a result does not depend on how tiles were batched or on the
+//   device.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/status/statusor.h"
+#include "core/image/image.h"
+#include "core/image/image_decoder.h"
+#include "core/models/model_architecture.h"
+#include "core/models/one_step_generator.h"
+#include "core/pipeline/color_fix.h"
+#include "core/pipeline/tile_plan.h"
+
+namespace codiff::pipeline {
+
+enum class RestoreMode {
+  kPerceptual,  // one-step diffusion
+  kFidelity,    // CaVE's restoring decoder
+};
+
+struct RestoreOptions {
+  RestoreMode mode = RestoreMode::kPerceptual;
+  ColorFix color_fix = ColorFix::kAdain;
+  std::optional<uint64_t> seed;
+  int tile_size = 0;  // 0 = the restorer's default
+};
+
+struct RestorerConfig {
+  torch::Device device = torch::kCPU;
+  // tile_size 0 = the default for the model's preset (DefaultTileConfig).
+  TileConfig tiles{0, 0};
+  int max_batch_tiles = 4;
+};
+
+struct RestoreResult {
+  image::Image image;      // same size and mode as the input (grey / RGB / RGBA)
+  float predicted_qf = 0;  // CaVE's QF estimate, JPEG 0-100 scale, averaged over tiles
+  int tile_count = 0;
+  double compute_seconds = 0;
+};
+
+// A request split into tile work, so a server can batch tiles from many
+// requests.
+struct PreparedImage {
+  TilePlan plan;
+  torch::Tensor tiles;   // [N, 3, T, T] in [0, 1], float32, CPU
+  torch::Tensor source;  // [1, 3, H, W] in [0, 1], float32, CPU
+  image::DecodedImage decoded;
+  RestoreOptions options;
+
+  // Per-tile seeds for RunTiles: seed + tile index, or all nullopt.
+  std::vector<std::optional<uint64_t>> TileSeeds() const;
+};
+
+// Tile size / overlap per preset: tiny 64/16, small 512/64, sd21 512/128
+// (anything else: 512/64).
+TileConfig DefaultTileConfig(const models::ModelArchitecture& arch);
+
+// InvalidArgument unless tile_size is a multiple of 32 and >= 64, and
+// 0 <= overlap < tile_size / 2.
+absl::Status ValidateTileConfig(const TileConfig& config);
+
+class Restorer {
+ public:
+  // Holds the generator (eval mode, no grad). Thread-compatible: one thread
+  // calls Run*/Restore/EstimateQf at a time; Prepare and Finish are const and
+  // may run concurrently with them.
+  Restorer(models::OneStepGenerator generator, RestorerConfig config);
+
+  static absl::StatusOr<std::unique_ptr<Restorer>> FromModelFolder(const std::string& dir,
+                                                                   RestorerConfig config);
+
+  // Cheap, no model compute: validates options, plans and cuts the tiles.
+  absl::StatusOr<PreparedImage> Prepare(const image::DecodedImage& decoded,
+                                        const RestoreOptions& options) const;
+
+  // Runs a batch of same-shape tiles [N, 3, T, T] in [0, 1] (tiles may come
+  // from different requests) in one mode; one seed per tile (nullopt = the
+  // posterior mean; ignored in fidelity mode). Returns [N, 3, T, T] in [0, 1]
+  // on the CPU. If qf_out is given it receives the [N] QF estimates (0-100).
+  absl::StatusOr<torch::Tensor> RunTiles(const torch::Tensor& tiles, RestoreMode mode,
+                                         const std::vector<std::optional<uint64_t>>& seeds,
+                                         torch::Tensor* qf_out = nullptr);
+
+  // Blends tile outputs [N, 3, T, T], colour-fixes against the source and
+  // returns the image in the input's mode. predicted_qf / compute_seconds
+  // are left for the caller (Restore fills them).
+  absl::StatusOr<RestoreResult> Finish(const PreparedImage& prepared,
+                                       const torch::Tensor& tile_outputs) const;
+
+  // Prepare + RunTiles in chunks of max_batch_tiles + Finish.
+  absl::StatusOr<RestoreResult> Restore(const image::DecodedImage& decoded,
+                                        const RestoreOptions& options);
+
+  // CaVE's QF head averaged over the image's tiles, on the JPEG 0-100 scale.
+  absl::StatusOr<float> EstimateQf(const image::DecodedImage& decoded);
+
+  const TileConfig& default_tiles() const { return config_.tiles; }
+  const models::ModelArchitecture& architecture() const { return generator_->architecture(); }
+  const RestorerConfig& config() const { return config_; }
+
+ private:
+  models::OneStepGenerator generator_;
+  RestorerConfig config_;
+};
+
+}  // namespace codiff::pipeline

@@ -1,0 +1,31 @@
+#include "server/request_log.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+namespace codiff::server {
+
+std::string FormatRequestLog(const RequestLogRecord& r) {
+  nlohmann::json j = {{"event", "request"},
+                      {"id", r.id},
+                      {"method", r.method},
+                      {"bytes_in", r.bytes_in},
+                      {"bytes_out", r.bytes_out},
+                      {"pixels", r.pixels},
+                      {"tiles", r.tiles},
+                      {"queue_s", r.queue_seconds},
+                      {"compute_s", r.compute_seconds},
+                      {"total_s", r.total_seconds},
+                      {"status", r.code}};
+  if (r.qf >= 0) j["qf"] = r.qf;
+  if (!r.message.empty()) j["message"] = r.message;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void WriteRequestLog(const RequestLogRecord& record) {
+  // One fprintf per line keeps concurrent lines whole.
+  std::fprintf(stderr, "%s\n", FormatRequestLog(record).c_str());
+}
+
+}  // namespace codiff::server

@@ -1,0 +1,29 @@
+// One structured (JSON) log line per request, on stderr, so that log
+// collectors can index the fields without parsing free text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace codiff::server {
+
+struct RequestLogRecord {
+  std::string id;
+  std::string method;
+  int64_t bytes_in = 0;
+  int64_t bytes_out = 0;
+  int64_t pixels = 0;
+  float qf = -1;  // -1: not known
+  int tiles = 0;
+  double queue_seconds = 0;
+  double compute_seconds = 0;
+  double total_seconds = 0;
+  std::string code = "OK";
+  std::string message;
+};
+
+std::string FormatRequestLog(const RequestLogRecord& record);
+
+void WriteRequestLog(const RequestLogRecord& record);
+
+}  // namespace codiff::server

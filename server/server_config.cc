@@ -1,0 +1,169 @@
+#include "server/server_config.h"
+
+#include <filesystem>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/util/status_macros.h"
+
+#ifndef CODIFF_DEFAULT_MODEL_DIR
+#define CODIFF_DEFAULT_MODEL_DIR "models/default"
+#endif
+
+namespace codiff::server {
+namespace {
+
+absl::Status CheckKeys(const YAML::Node& node, const std::string& where,
+                       const std::set<std::string>& known) {
+  if (!node.IsMap()) return absl::InvalidArgumentError(where + " must be a mapping");
+  for (const auto& item : node) {
+    const auto key = item.first.as<std::string>();
+    if (!known.count(key)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown config key ", where, ".", key));
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+void Read(const YAML::Node& node, const char* key, T* out) {
+  if (node[key]) *out = node[key].as<T>();
+}
+
+absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
+  if (root.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(
+      CheckKeys(root, "config",
+                {"listen", "metrics_listen", "model_dir", "devices", "replicas_per_device",
+                 "torch_threads", "tile_size", "tile_overlap", "worker_threads", "batching",
+                 "limits", "shutdown_grace_seconds", "warmup", "log_requests", "tls"}));
+  Read(root, "listen", &c->listen);
+  Read(root, "metrics_listen", &c->metrics_listen);
+  Read(root, "model_dir", &c->model_dir);
+  Read(root, "devices", &c->devices);
+  Read(root, "replicas_per_device", &c->replicas_per_device);
+  Read(root, "torch_threads", &c->torch_threads);
+  Read(root, "tile_size", &c->tile_size);
+  Read(root, "tile_overlap", &c->tile_overlap);
+  Read(root, "worker_threads", &c->worker_threads);
+  Read(root, "shutdown_grace_seconds", &c->shutdown_grace_seconds);
+  Read(root, "warmup", &c->warmup);
+  Read(root, "log_requests", &c->log_requests);
+  if (const auto b = root["batching"]) {
+    RETURN_IF_ERROR(
+        CheckKeys(b, "batching", {"max_batch_size", "max_queue_delay_ms", "max_queue_size"}));
+    Read(b, "max_batch_size", &c->batching.max_batch_size);
+    Read(b, "max_queue_delay_ms", &c->batching.max_queue_delay_ms);
+    Read(b, "max_queue_size", &c->batching.max_queue_size);
+  }
+  if (const auto l = root["limits"]) {
+    RETURN_IF_ERROR(
+        CheckKeys(l, "limits", {"max_message_bytes", "max_pixels", "max_side", "max_in_flight"}));
+    Read(l, "max_message_bytes", &c->limits.max_message_bytes);
+    Read(l, "max_pixels", &c->limits.max_pixels);
+    Read(l, "max_side", &c->limits.max_side);
+    Read(l, "max_in_flight", &c->limits.max_in_flight);
+  }
+  if (const auto t = root["tls"]) {
+    RETURN_IF_ERROR(CheckKeys(t, "tls", {"cert_file", "key_file", "client_ca_file"}));
+    Read(t, "cert_file", &c->tls.cert_file);
+    Read(t, "key_file", &c->tls.key_file);
+    Read(t, "client_ca_file", &c->tls.client_ca_file);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string DefaultModelDir() { return CODIFF_DEFAULT_MODEL_DIR; }
+
+absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
+  ServerConfig config;
+  try {
+    RETURN_IF_ERROR(ParseYaml(YAML::LoadFile(path), &config));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config ", path, ": ", e.what()));
+  }
+  return config;
+}
+
+absl::StatusOr<ServerConfig> ConfigFromCommandLine(int argc, char** argv) {
+  std::string config_path;
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") return absl::NotFoundError("help");
+    if (arg.rfind("--", 0) != 0) return absl::InvalidArgumentError("unexpected argument " + arg);
+    std::string name = arg.substr(2), value;
+    if (const auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::InvalidArgumentError(arg + " needs a value");
+    }
+    if (name == "config") {
+      config_path = value;
+    } else if (name == "listen" || name == "metrics_listen" || name == "model") {
+      flags.emplace_back(name, value);
+    } else {
+      return absl::InvalidArgumentError("unknown flag --" + name);
+    }
+  }
+  ServerConfig config;
+  if (!config_path.empty()) {
+    ASSIGN_OR_RETURN(config, LoadServerConfig(config_path));
+  }
+  for (const auto& [name, value] : flags) {
+    if (name == "listen") config.listen = value;
+    if (name == "metrics_listen") config.metrics_listen = value;
+    if (name == "model") config.model_dir = value;
+  }
+  if (config.model_dir.empty()) config.model_dir = DefaultModelDir();
+  RETURN_IF_ERROR(ValidateServerConfig(config));
+  return config;
+}
+
+absl::Status ValidateServerConfig(const ServerConfig& c) {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError("config: " + what); };
+  if (c.listen.empty() || c.listen.find(':') == std::string::npos)
+    return bad("listen must be HOST:PORT");
+  if (c.metrics_listen.empty() || c.metrics_listen.find(':') == std::string::npos)
+    return bad("metrics_listen must be HOST:PORT");
+  if (c.devices.empty()) return bad("devices must name at least one device");
+  if (c.replicas_per_device < 1 || c.replicas_per_device > 16)
+    return bad("replicas_per_device must be 1..16");
+  if (c.torch_threads < 0) return bad("torch_threads must be >= 0");
+  if (c.tile_size != 0 && (c.tile_size < 64 || c.tile_size % 32 != 0))
+    return bad("tile_size must be 0 or a multiple of 32 that is >= 64");
+  if (c.worker_threads < 1 || c.worker_threads > 256) return bad("worker_threads must be 1..256");
+  if (c.batching.max_batch_size < 1 || c.batching.max_batch_size > 1024)
+    return bad("batching.max_batch_size must be 1..1024");
+  if (c.batching.max_queue_delay_ms < 0 || c.batching.max_queue_delay_ms > 10'000)
+    return bad("batching.max_queue_delay_ms must be 0..10000");
+  if (c.batching.max_queue_size < 1) return bad("batching.max_queue_size must be >= 1");
+  if (c.limits.max_message_bytes < 1024 || c.limits.max_message_bytes > (2047ll << 20))
+    return bad("limits.max_message_bytes must be 1 KiB..2047 MiB");
+  if (c.limits.max_pixels < 1) return bad("limits.max_pixels must be >= 1");
+  if (c.limits.max_side < 1) return bad("limits.max_side must be >= 1");
+  if (c.limits.max_in_flight < 1) return bad("limits.max_in_flight must be >= 1");
+  if (c.shutdown_grace_seconds < 0) return bad("shutdown_grace_seconds must be >= 0");
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty())
+    return bad("tls.cert_file and tls.key_file go together");
+  if (!c.tls.client_ca_file.empty() && !c.tls.enabled())
+    return bad("tls.client_ca_file needs tls.cert_file and tls.key_file");
+  if (!std::filesystem::is_directory(c.model_dir) ||
+      !std::filesystem::exists(std::filesystem::path(c.model_dir) / "model.yaml")) {
+    return absl::NotFoundError(
+        absl::StrCat("model folder ", c.model_dir,
+                     " not found (no model.yaml); pass --model DIR or set model_dir in the "
+                     "config (make a test model with: codiff-model init --preset small "
+                     "--seed 1 --out DIR)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace codiff::server

@@ -1,0 +1,71 @@
+// Everything the server can be told, as one struct: read from YAML, then
+// overridden by command-line flags, validated once at start-up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace codiff::server {
+
+struct TlsConfig {
+  // Both empty: plaintext. Both set: TLS.
+  std::string cert_file;
+  std::string key_file;
+  // Set: clients must present a certificate signed by this CA (mTLS).
+  std::string client_ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+struct BatchingConfig {
+  int max_batch_size = 8;         // tiles per model call
+  double max_queue_delay_ms = 5;  // how long the first tile waits for company
+  int max_queue_size = 64;        // requests admitted but not yet computing
+};
+
+struct LimitsConfig {
+  int64_t max_message_bytes = 64ll << 20;
+  int64_t max_pixels = 16'000'000;
+  int max_side = 16384;
+  int max_in_flight = 128;  // requests anywhere in the server
+};
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9090";
+  std::string model_dir;  // empty: the bundled default (see DefaultModelDir)
+  // "cpu", "cuda:0", ...; one inference thread per replica per device.
+  std::vector<std::string> devices = {"cpu"};
+  int replicas_per_device = 1;
+  int torch_threads = 0;   // intra-op threads per process; 0 = LibTorch default
+  int tile_size = 0;       // 0 = the model's default
+  int tile_overlap = -1;   // -1 = the model's default
+  int worker_threads = 2;  // decode / blend / encode pool
+  BatchingConfig batching;
+  LimitsConfig limits;
+  double shutdown_grace_seconds = 30;
+  bool warmup = true;
+  bool log_requests = true;
+  TlsConfig tls;
+};
+
+// The folder used when neither the file nor --model names one.
+std::string DefaultModelDir();
+
+// Reads `path` over the defaults; unknown keys are errors (typos must not be
+// silently ignored).
+absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
+
+// Parses `codiff-server [--config FILE] [--listen H:P] [--metrics_listen H:P]
+// [--model DIR]`; flags override the file. Returns NotFound("help") for -h.
+absl::StatusOr<ServerConfig> ConfigFromCommandLine(int argc, char** argv);
+
+absl::Status ValidateServerConfig(const ServerConfig& config);
+
+inline constexpr char kServerUsage[] =
+    "usage: codiff-server [--config FILE] [--listen HOST:PORT] "
+    "[--metrics_listen HOST:PORT] [--model DIR]\n";
+
+}  // namespace codiff::server

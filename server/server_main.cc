@@ -1,0 +1,244 @@
+// codiff-server: loads a CODiff model folder and serves codiff.v1 over gRPC,
+// with Prometheus metrics on a separate port.
+//
+// Start-up order matters for orchestrators: the port opens first with the
+// readiness service NOT_SERVING (liveness is SERVING), the model loads and
+// warms up, and only then does readiness turn SERVING. SIGTERM/SIGINT turns
+// readiness NOT_SERVING, answers new work UNAVAILABLE, lets admitted work
+// finish within the grace period, and exits 0.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "core/util/status_macros.h"
+#include "core/weights/model_folder.h"
+#include "server/restoration_service.h"
+#include "server/server_config.h"
+#include "server/server_metrics.h"
+#include "server/tile_batcher.h"
+#include "server/work_pool.h"
+
+namespace codiff::server {
+namespace {
+
+// The named readiness service; "" is liveness.
+constexpr char kReadinessService[] = "codiff.v1.Restoration";
+
+void LogEvent(const nlohmann::json& event) {
+  std::fprintf(stderr, "%s\n", event.dump().c_str());
+  std::fflush(stderr);
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot read " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options;
+  ASSIGN_OR_RETURN(std::string cert, ReadFile(tls.cert_file));
+  ASSIGN_OR_RETURN(std::string key, ReadFile(tls.key_file));
+  options.pem_key_cert_pairs.push_back({key, cert});
+  if (!tls.client_ca_file.empty()) {
+    ASSIGN_OR_RETURN(options.pem_root_certs, ReadFile(tls.client_ca_file));
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+struct LoadedReplicas {
+  std::vector<std::unique_ptr<pipeline::Restorer>> restorers;
+  ModelFacts facts;
+};
+
+absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
+  LoadedReplicas out;
+  for (const auto& name : config.devices) {
+    torch::Device device = torch::kCPU;
+    try {
+      device = torch::Device(name);
+    } catch (const std::exception& e) {
+      return absl::InvalidArgumentError("config: bad device " + name);
+    }
+    for (int r = 0; r < config.replicas_per_device; ++r) {
+      ModelLoadOptions load;
+      load.device = device;
+      ASSIGN_OR_RETURN(LoadedModel model, LoadModelFolder(config.model_dir, load));
+      if (out.restorers.empty()) {
+        int64_t parameters = 0;
+        for (const auto& p : model.generator->parameters()) parameters += p.numel();
+        const auto& arch = model.generator->architecture();
+        out.facts.preset = arch.preset;
+        out.facts.parameters = parameters;
+        out.facts.timestep = arch.timestep;
+        out.facts.trained = model.provenance.trained;
+        out.facts.provenance = model.provenance.description;
+        out.facts.model_dir = config.model_dir;
+      }
+      pipeline::RestorerConfig rc;
+      rc.device = device;
+      if (config.tile_size > 0) {
+        rc.tiles.tile_size = config.tile_size;
+        rc.tiles.overlap = config.tile_overlap >= 0 ? config.tile_overlap : config.tile_size / 8;
+      }
+      rc.max_batch_tiles = config.batching.max_batch_size;
+      out.restorers.push_back(std::make_unique<pipeline::Restorer>(model.generator, rc));
+    }
+  }
+  out.facts.tiles = out.restorers.front()->default_tiles();
+  out.facts.replicas = static_cast<int>(out.restorers.size());
+  return out;
+}
+
+// One full batch per replica, so that the first request does not pay for
+// allocator growth and lazy initialisation.
+absl::Status WarmUp(const LoadedReplicas& replicas, int batch) {
+  for (const auto& r : replicas.restorers) {
+    const int side = r->default_tiles().tile_size;
+    auto tiles = torch::full({batch, 3, side, side}, 0.5f);
+    std::vector<std::optional<uint64_t>> seeds(batch);
+    auto out = r->RunTiles(tiles, pipeline::RestoreMode::kPerceptual, seeds);
+    if (!out.ok()) return out.status();
+  }
+  return absl::OkStatus();
+}
+
+int Serve(int argc, char** argv) {
+  // Block the shutdown signals before any thread starts, so that every
+  // thread inherits the mask and only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto config_or = ConfigFromCommandLine(argc, argv);
+  if (!config_or.ok()) {
+    if (absl::IsNotFound(config_or.status()) && config_or.status().message() == "help") {
+      std::fputs(kServerUsage, stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "codiff-server: %s\n%s", std::string(config_or.status().message()).c_str(),
+                 kServerUsage);
+    return 2;
+  }
+  const ServerConfig config = *std::move(config_or);
+  if (config.torch_threads > 0) torch::set_num_threads(config.torch_threads);
+
+  ServerMetrics metrics;
+  try {
+    metrics.Expose(config.metrics_listen);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "codiff-server: cannot serve metrics on %s: %s\n",
+                 config.metrics_listen.c_str(), e.what());
+    return 1;
+  }
+
+  WorkPool pool(config.worker_threads);
+  BatcherOptions batcher_options;
+  batcher_options.max_batch_size = config.batching.max_batch_size;
+  batcher_options.max_queue_delay =
+      std::chrono::microseconds(static_cast<int64_t>(config.batching.max_queue_delay_ms * 1000));
+  batcher_options.max_queue_size = config.batching.max_queue_size;
+  auto batcher = std::make_unique<TileBatcher>(batcher_options, &metrics);
+  RestorationService service(config, &metrics, batcher.get(), &pool);
+
+  auto credentials = Credentials(config.tls);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "codiff-server: TLS: %s\n",
+                 std::string(credentials.status().message()).c_str());
+    return 2;
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, *credentials, &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.limits.max_message_bytes));
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    std::fprintf(stderr, "codiff-server: cannot listen on %s\n", config.listen.c_str());
+    return 1;
+  }
+  auto* health = server->GetHealthCheckService();
+  health->SetServingStatus(kReadinessService, false);
+  const auto metric_ports = metrics.listening_ports();
+  LogEvent({{"event", "listening"},
+            {"grpc_port", port},
+            {"metrics_port", metric_ports.empty() ? 0 : metric_ports.front()},
+            {"tls", config.tls.enabled()}});
+
+  const auto load_start = Clock::now();
+  auto replicas = LoadReplicas(config);
+  absl::Status warm = replicas.ok() && config.warmup
+                          ? WarmUp(*replicas, config.batching.max_batch_size)
+                          : replicas.status();
+  if (!warm.ok()) {
+    std::fprintf(stderr, "codiff-server: cannot load model %s: %s\n", config.model_dir.c_str(),
+                 std::string(warm.message()).c_str());
+    server->Shutdown();
+    return 1;
+  }
+  metrics.SetModelInfo(replicas->facts.preset, config.devices.front(), replicas->facts.trained);
+  const pipeline::Restorer* preparer = replicas->restorers.front().get();
+  ModelFacts facts = replicas->facts;
+  batcher->Start(std::move(replicas->restorers));
+  service.SetReady(facts, preparer);
+  health->SetServingStatus(kReadinessService, true);
+  LogEvent({{"event", "serving"},
+            {"model", config.model_dir},
+            {"preset", facts.preset},
+            {"parameters", facts.parameters},
+            {"trained", facts.trained},
+            {"tile_size", facts.tiles.tile_size},
+            {"replicas", facts.replicas},
+            {"load_s", std::chrono::duration<double>(Clock::now() - load_start).count()}});
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  const auto grace_end =
+      Clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(config.shutdown_grace_seconds * 1000));
+  LogEvent({{"event", "draining"}, {"signal", signal_number}, {"in_flight", service.in_flight()}});
+  health->SetServingStatus(kReadinessService, false);
+  service.StartDraining();
+  while (service.in_flight() > 0 && Clock::now() < grace_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int left = service.in_flight();
+  // Streams that are idle but open are cut here; their admitted images are
+  // already answered.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  LogEvent({{"event", "stopped"}, {"unfinished", left}});
+  if (left > 0) {
+    // The grace period is a promise to the orchestrator: do not wait on work
+    // that overran it.
+    std::fflush(stderr);
+    std::_Exit(0);
+  }
+  server->Wait();
+  batcher.reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace codiff::server
+
+int main(int argc, char** argv) { return codiff::server::Serve(argc, argv); }

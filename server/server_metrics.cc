@@ -1,0 +1,118 @@
+#include "server/server_metrics.h"
+
+namespace codiff::server {
+namespace {
+
+using prometheus::Histogram;
+
+Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  requests_ =
+      &prometheus::BuildCounter()
+           .Name("codiff_requests_total")
+           .Help("Finished requests (stream messages count one each) by method and gRPC code")
+           .Register(r);
+  request_duration_ = &prometheus::BuildHistogram()
+                           .Name("codiff_request_duration_seconds")
+                           .Help("Time from receipt to response, by method")
+                           .Register(r);
+  dropped_ = &prometheus::BuildCounter()
+                  .Name("codiff_dropped_requests_total")
+                  .Help("Requests dropped before compute, by reason (deadline, cancelled)")
+                  .Register(r);
+  model_info_ = &prometheus::BuildGauge()
+                     .Name("codiff_model_info")
+                     .Help("The served model (always 1; facts in the labels)")
+                     .Register(r);
+  queue_duration_ = &prometheus::BuildHistogram()
+                         .Name("codiff_queue_duration_seconds")
+                         .Help("Time a request waited for its first model batch")
+                         .Register(r)
+                         .Add({}, LatencyBuckets());
+  compute_duration_ = &prometheus::BuildHistogram()
+                           .Name("codiff_compute_duration_seconds")
+                           .Help("Model time per batch")
+                           .Register(r)
+                           .Add({}, LatencyBuckets());
+  batch_size_ = &prometheus::BuildHistogram()
+                     .Name("codiff_batch_size_tiles")
+                     .Help("Tiles per model batch")
+                     .Register(r)
+                     .Add({}, Histogram::BucketBoundaries{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64});
+  queue_depth_ = &prometheus::BuildGauge()
+                      .Name("codiff_queue_depth_requests")
+                      .Help("Requests admitted to the batcher and not yet computing")
+                      .Register(r)
+                      .Add({});
+  in_flight_ = &prometheus::BuildGauge()
+                    .Name("codiff_in_flight_requests")
+                    .Help("Requests being handled anywhere in the server")
+                    .Register(r)
+                    .Add({});
+  tiles_ = &prometheus::BuildCounter()
+                .Name("codiff_tiles_processed_total")
+                .Help("Tiles run through the model")
+                .Register(r)
+                .Add({});
+  batches_ = &prometheus::BuildCounter()
+                  .Name("codiff_batches_total")
+                  .Help("Model batches run")
+                  .Register(r)
+                  .Add({});
+  pixels_ = &prometheus::BuildCounter()
+                 .Name("codiff_pixels_processed_total")
+                 .Help("Image pixels restored")
+                 .Register(r)
+                 .Add({});
+  bytes_in_ = &prometheus::BuildCounter()
+                   .Name("codiff_image_received_bytes_total")
+                   .Help("Encoded image bytes received")
+                   .Register(r)
+                   .Add({});
+  bytes_out_ = &prometheus::BuildCounter()
+                    .Name("codiff_image_sent_bytes_total")
+                    .Help("Encoded image bytes sent")
+                    .Register(r)
+                    .Add({});
+}
+
+void ServerMetrics::Expose(const std::string& listen) {
+  exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/1);
+  exposer_->RegisterCollectable(registry_);
+}
+
+std::vector<int> ServerMetrics::listening_ports() const {
+  return exposer_ ? exposer_->GetListeningPorts() : std::vector<int>{};
+}
+
+void ServerMetrics::RecordRequest(const std::string& method, const std::string& code,
+                                  double seconds) {
+  requests_->Add({{"method", method}, {"code", code}}).Increment();
+  Histogram* histogram;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& slot = request_duration_by_method_[method];
+    if (slot == nullptr) slot = &request_duration_->Add({{"method", method}}, LatencyBuckets());
+    histogram = slot;
+  }
+  histogram->Observe(seconds);
+}
+
+void ServerMetrics::SetModelInfo(const std::string& preset, const std::string& device,
+                                 bool trained) {
+  model_info_
+      ->Add({{"preset", preset}, {"device", device}, {"trained", trained ? "true" : "false"}})
+      .Set(1);
+}
+
+prometheus::Counter& ServerMetrics::dropped(const std::string& reason) {
+  return dropped_->Add({{"reason", reason}});
+}
+
+}  // namespace codiff::server

@@ -1,0 +1,73 @@
+// The server's Prometheus metrics (codiff_ prefix, base units, _total
+// counters, low-cardinality labels), exposed on their own HTTP port so that
+// scraping never competes with the gRPC port.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace codiff::server {
+
+class ServerMetrics {
+ public:
+  ServerMetrics();
+
+  // Starts the HTTP exposer on HOST:PORT (serves /metrics). Throws on bind
+  // failure, which main turns into an exit with a message.
+  void Expose(const std::string& listen);
+  // The bound ports (useful with port 0).
+  std::vector<int> listening_ports() const;
+
+  // One finished RPC (or stream message): method is "Restore",
+  // "RestoreStream", "EstimateQF" or "GetModelInfo"; code is the gRPC code
+  // name ("OK", "INVALID_ARGUMENT", ...).
+  void RecordRequest(const std::string& method, const std::string& code, double seconds);
+
+  void SetModelInfo(const std::string& preset, const std::string& device, bool trained);
+
+  prometheus::Histogram& queue_duration() { return *queue_duration_; }
+  prometheus::Histogram& compute_duration() { return *compute_duration_; }
+  prometheus::Histogram& batch_size() { return *batch_size_; }
+  prometheus::Gauge& queue_depth() { return *queue_depth_; }
+  prometheus::Gauge& in_flight() { return *in_flight_; }
+  prometheus::Counter& tiles() { return *tiles_; }
+  prometheus::Counter& batches() { return *batches_; }
+  prometheus::Counter& pixels() { return *pixels_; }
+  prometheus::Counter& bytes_in() { return *bytes_in_; }
+  prometheus::Counter& bytes_out() { return *bytes_out_; }
+  prometheus::Counter& dropped(const std::string& reason);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* request_duration_;
+  prometheus::Family<prometheus::Counter>* dropped_;
+  prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Histogram* queue_duration_;
+  prometheus::Histogram* compute_duration_;
+  prometheus::Histogram* batch_size_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Gauge* in_flight_;
+  prometheus::Counter* tiles_;
+  prometheus::Counter* batches_;
+  prometheus::Counter* pixels_;
+  prometheus::Counter* bytes_in_;
+  prometheus::Counter* bytes_out_;
+
+  std::mutex mutex_;  // Family::Add is thread-safe; this guards the caches
+  std::map<std::string, prometheus::Histogram*> request_duration_by_method_;
+};
+
+}  // namespace codiff::server

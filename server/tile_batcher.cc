@@ -1,0 +1,266 @@
+#include "server/tile_batcher.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <torch/torch.h>
+
+namespace codiff::server {
+namespace {
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+absl::Status Expiry::Check(Clock::time_point now) const {
+  if (cancelled && cancelled()) return absl::CancelledError("the client cancelled the request");
+  if (now >= deadline) {
+    return absl::DeadlineExceededError("deadline passed before compute; the request was dropped");
+  }
+  return absl::OkStatus();
+}
+
+struct TileBatcher::Entry {
+  std::unique_ptr<TileJob> job;  // exactly one of job / task
+  std::unique_ptr<ModelTask> task;
+  Clock::time_point enqueued;
+  int64_t side = 0;
+  int total = 0;
+  int next = 0;      // first tile not yet handed to a batch
+  int finished = 0;  // tiles whose outputs are back
+  bool started = false;
+  bool failed = false;
+  std::vector<std::pair<int, torch::Tensor>> outputs;  // (first tile, [n, 3, T, T])
+  std::vector<torch::Tensor> qfs;
+  double queue_seconds = 0;
+  double compute_seconds = 0;
+
+  const Expiry& expiry() const { return job ? job->expiry : task->expiry; }
+  bool SameBatchAs(const Entry& other) const {
+    return job && other.job && side == other.side && job->mode == other.job->mode;
+  }
+};
+
+TileBatcher::TileBatcher(BatcherOptions options, ServerMetrics* metrics)
+    : options_(options), metrics_(metrics) {}
+
+TileBatcher::~TileBatcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void TileBatcher::Start(std::vector<std::unique_ptr<pipeline::Restorer>> replicas) {
+  replicas_ = std::move(replicas);
+  for (auto& r : replicas_) threads_.emplace_back([this, p = r.get()] { Loop(p); });
+}
+
+bool TileBatcher::TryReserve() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_ || reserved_ >= options_.max_queue_size) return false;
+  ++reserved_;
+  metrics_->queue_depth().Set(reserved_);
+  return true;
+}
+
+void TileBatcher::CancelReservation() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ReleaseSlot();
+}
+
+void TileBatcher::ReleaseSlot() {
+  --reserved_;
+  metrics_->queue_depth().Set(reserved_);
+}
+
+void TileBatcher::Submit(std::unique_ptr<TileJob> job) {
+  auto entry = std::make_shared<Entry>();
+  entry->enqueued = Clock::now();
+  entry->total = static_cast<int>(job->tiles.size(0));
+  entry->side = job->tiles.size(-1);
+  if (entry->total == 0 || static_cast<int>(job->seeds.size()) != entry->total) {
+    CancelReservation();
+    job->done(absl::InternalError("tile job without tiles or with a wrong seed count"));
+    return;
+  }
+  entry->job = std::move(job);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(entry));
+  }
+  cv_.notify_all();
+}
+
+void TileBatcher::SubmitTask(std::unique_ptr<ModelTask> task) {
+  auto entry = std::make_shared<Entry>();
+  entry->enqueued = Clock::now();
+  entry->task = std::move(task);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(entry));
+  }
+  cv_.notify_all();
+}
+
+void TileBatcher::Loop(pipeline::Restorer* restorer) {
+  // Completion callbacks run without the lock (they may post work or submit).
+  std::vector<std::function<void()>> callbacks;
+  auto run_callbacks = [&](std::unique_lock<std::mutex>& lock) {
+    if (callbacks.empty()) return;
+    lock.unlock();
+    for (auto& c : callbacks) c();
+    callbacks.clear();
+    lock.lock();
+  };
+
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything admitted is done
+
+    // Drop work whose caller can no longer use the answer, before computing.
+    const auto now = Clock::now();
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      auto& e = **it;
+      absl::Status expired = e.started ? absl::OkStatus() : e.expiry().Check(now);
+      if (expired.ok()) {
+        ++it;
+        continue;
+      }
+      ReleaseSlot();
+      metrics_->dropped(absl::IsDeadlineExceeded(expired) ? "deadline" : "cancelled").Increment();
+      auto owner = *it;
+      if (owner->job) {
+        callbacks.push_back([owner, expired] { owner->job->done(expired); });
+      } else {
+        callbacks.push_back([owner, expired] { owner->task->dropped(expired); });
+      }
+      it = queue_.erase(it);
+    }
+    if (queue_.empty()) {
+      run_callbacks(lock);
+      continue;
+    }
+
+    auto front = queue_.front();
+    if (front->task) {
+      queue_.pop_front();
+      ReleaseSlot();
+      metrics_->queue_duration().Observe(Seconds(now - front->enqueued));
+      run_callbacks(lock);
+      lock.unlock();
+      front->task->run(*restorer);
+      lock.lock();
+      continue;
+    }
+
+    // Wait for company until the batch is full or the oldest tile has waited
+    // max_queue_delay.
+    int available = 0;
+    for (const auto& e : queue_) {
+      if (e->SameBatchAs(*front)) available += e->total - e->next;
+    }
+    const auto flush_at = front->enqueued + options_.max_queue_delay;
+    if (available < options_.max_batch_size && now < flush_at && !stopping_) {
+      run_callbacks(lock);
+      cv_.wait_until(lock, flush_at);
+      continue;
+    }
+
+    struct Slice {
+      std::shared_ptr<Entry> entry;
+      int start;
+      int count;
+    };
+    std::vector<Slice> slices;
+    int batch = 0;
+    for (auto it = queue_.begin(); it != queue_.end() && batch < options_.max_batch_size;) {
+      auto e = *it;
+      if (!e->SameBatchAs(*front)) {
+        ++it;
+        continue;
+      }
+      const int take = std::min(e->total - e->next, options_.max_batch_size - batch);
+      slices.push_back({e, e->next, take});
+      if (!e->started) {
+        e->started = true;
+        e->queue_seconds = Seconds(now - e->enqueued);
+        metrics_->queue_duration().Observe(e->queue_seconds);
+        ReleaseSlot();
+      }
+      e->next += take;
+      batch += take;
+      it = e->next == e->total ? queue_.erase(it) : std::next(it);
+    }
+    const auto mode = front->job->mode;
+    run_callbacks(lock);
+    lock.unlock();
+
+    std::vector<torch::Tensor> parts;
+    std::vector<std::optional<uint64_t>> seeds;
+    for (const auto& s : slices) {
+      parts.push_back(s.entry->job->tiles.narrow(0, s.start, s.count));
+      seeds.insert(seeds.end(), s.entry->job->seeds.begin() + s.start,
+                   s.entry->job->seeds.begin() + s.start + s.count);
+    }
+    const auto t0 = Clock::now();
+    torch::Tensor qf;
+    absl::StatusOr<torch::Tensor> out = absl::InternalError("not run");
+    try {
+      torch::Tensor input = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
+      out = restorer->RunTiles(input, mode, seeds, &qf);
+    } catch (const std::exception& e) {
+      out = absl::InternalError(std::string("batch assembly: ") + e.what());
+    }
+    const double compute = Seconds(Clock::now() - t0);
+    metrics_->batch_size().Observe(batch);
+    metrics_->compute_duration().Observe(compute);
+    metrics_->batches().Increment();
+    if (out.ok()) metrics_->tiles().Increment(batch);
+
+    lock.lock();
+    int offset = 0;
+    for (auto& s : slices) {
+      auto& e = *s.entry;
+      if (e.failed) {
+        offset += s.count;
+        continue;
+      }
+      if (!out.ok()) {
+        e.failed = true;
+        queue_.erase(std::remove(queue_.begin(), queue_.end(), s.entry), queue_.end());
+        callbacks.push_back([owner = s.entry, status = out.status()] { owner->job->done(status); });
+        offset += s.count;
+        continue;
+      }
+      e.outputs.emplace_back(s.start, out->narrow(0, offset, s.count));
+      if (qf.defined()) e.qfs.push_back(qf.narrow(0, offset, s.count));
+      e.compute_seconds += compute;
+      e.finished += s.count;
+      offset += s.count;
+      if (e.finished == e.total) {
+        callbacks.push_back([owner = s.entry] {
+          auto& entry = *owner;
+          std::sort(entry.outputs.begin(), entry.outputs.end(),
+                    [](const auto& a, const auto& b) { return a.first < b.first; });
+          std::vector<torch::Tensor> ordered;
+          for (auto& o : entry.outputs) ordered.push_back(o.second);
+          TileJobResult result;
+          result.outputs = ordered.size() == 1 ? ordered[0] : torch::cat(ordered, 0);
+          if (!entry.qfs.empty()) {
+            result.mean_qf = torch::cat(entry.qfs, 0).to(torch::kFloat32).mean().item<float>();
+          }
+          result.queue_seconds = entry.queue_seconds;
+          result.compute_seconds = entry.compute_seconds;
+          entry.job->done(std::move(result));
+        });
+      }
+    }
+    run_callbacks(lock);
+  }
+}
+
+}  // namespace codiff::server

@@ -1,0 +1,398 @@
+// The real codiff-server binary on loopback, driven by generated C++ stubs
+// (and one Python client). Every server here uses the tiny random model and
+// small images, so the whole file runs in well under a minute on 2 cores.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "codiff/v1/codiff.grpc.pb.h"
+#include "core/image/image_decoder.h"
+#include "core/image/image_encoder.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/integration/server/server_process.h"
+#include "tests/test_support.h"
+
+namespace codiff::testing {
+namespace {
+
+namespace v1 = ::codiff::v1;
+using Clock = std::chrono::steady_clock;
+
+std::string MakeJpeg(int width, int height, int quality, int seed = 1) {
+  image::Image img(width, height, 3);
+  std::mt19937 rng(seed);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        img.at(x, y, c) = static_cast<uint8_t>((x * 3 + y * 2 + c * 60 + rng() % 24) & 0xff);
+      }
+    }
+  }
+  auto bytes = image::EncodeImage(img, {image::ImageFormat::kJpeg, quality});
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  return bytes.ok() ? *bytes : std::string();
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+grpc::Status Restore(v1::Restoration::Stub& stub, const std::string& image,
+                     v1::RestoreResponse* response,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  v1::RestoreRequest request;
+  request.set_image(image);
+  return stub.Restore(&context, request, response);
+}
+
+std::unique_ptr<ServerProcess> StartServer(const std::string& extra_yaml) {
+  std::string error;
+  EXPECT_FALSE(TinyModelDir().empty()) << "codiff-model init failed";
+  auto server = ServerProcess::Start(TinyModelDir(), extra_yaml, &error);
+  EXPECT_NE(server, nullptr) << error;
+  return server;
+}
+
+// One server shared by the functional tests (batching and overload tests
+// start their own, differently configured).
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = StartServer("limits:\n  max_pixels: 250000\nbatching:\n  max_queue_delay_ms: 2\n")
+                  .release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    channel_ = Connect(server_->address());
+    stub_ = v1::Restoration::NewStub(channel_);
+  }
+  static ServerProcess* server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Restoration::Stub> stub_;
+};
+ServerProcess* ServerTest::server_ = nullptr;
+
+TEST_F(ServerTest, RestoreJpegReturnsPngOfTheSameSize) {
+  v1::RestoreResponse response;
+  const auto status = Restore(*stub_, MakeJpeg(100, 72, 30), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.format(), v1::IMAGE_FORMAT_PNG);
+  auto decoded = image::DecodeImage(response.image());
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->format, image::ImageFormat::kPng);
+  EXPECT_EQ(decoded->rgb.width, 100);
+  EXPECT_EQ(decoded->rgb.height, 72);
+  EXPECT_EQ(response.width(), 100);
+  EXPECT_EQ(response.height(), 72);
+  EXPECT_GE(response.tile_count(), 1);
+  EXPECT_GT(response.timings().total_seconds(), 0);
+}
+
+TEST_F(ServerTest, RestoreStreamAnswersEveryImageWithItsId) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  auto stream = stub_->RestoreStream(&context);
+  constexpr int kImages = 20;
+  constexpr int kBad = 7;  // one bad image fails only its own response
+  for (int i = 0; i < kImages; ++i) {
+    v1::RestoreRequest request;
+    request.set_id("img-" + std::to_string(i));
+    request.set_image(i == kBad ? std::string("not an image") : MakeJpeg(64 + i, 48, 40, i));
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  std::set<std::string> ids;
+  v1::RestoreResponse response;
+  int errors = 0;
+  while (stream->Read(&response)) {
+    ids.insert(response.id());
+    if (response.has_error()) {
+      ++errors;
+      EXPECT_EQ(response.id(), "img-" + std::to_string(kBad));
+      EXPECT_EQ(response.error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+    } else {
+      const int i = std::stoi(response.id().substr(4));
+      EXPECT_EQ(response.width(), 64 + i);
+      EXPECT_FALSE(response.image().empty());
+    }
+  }
+  const auto status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kImages));
+  EXPECT_EQ(errors, 1);
+}
+
+TEST_F(ServerTest, EstimateQfReportsTheExactHeaderQf) {
+  grpc::ClientContext context;
+  v1::EstimateQFRequest request;
+  request.set_image(MakeJpeg(96, 64, 37));
+  v1::EstimateQFResponse response;
+  const auto status = stub_->EstimateQF(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(response.has_header_qf());
+  EXPECT_EQ(response.header_qf(), 37);
+  EXPECT_TRUE(response.header_qf_exact());
+  EXPECT_EQ(response.subsampling(), "4:2:0");
+  EXPECT_FALSE(response.progressive());
+  EXPECT_GE(response.predicted_qf(), 0);
+  EXPECT_LE(response.predicted_qf(), 100);
+}
+
+TEST_F(ServerTest, GetModelInfoDescribesTheModel) {
+  grpc::ClientContext context;
+  v1::GetModelInfoResponse response;
+  ASSERT_TRUE(stub_->GetModelInfo(&context, v1::GetModelInfoRequest(), &response).ok());
+  EXPECT_EQ(response.model().preset(), "tiny");
+  EXPECT_GT(response.model().parameters(), 0);
+  EXPECT_FALSE(response.model().trained());
+  EXPECT_EQ(response.limits().max_message_bytes(), 64 << 20);
+}
+
+TEST_F(ServerTest, HealthIsServingAfterWarmUp) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  for (const std::string name : {"", "codiff.v1.Restoration"}) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(name);
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << name;
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << name;
+  }
+}
+
+TEST_F(ServerTest, ReflectionListsTheCodiffService) {
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::vector<std::string> names;
+  for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
+  EXPECT_NE(std::find(names.begin(), names.end(), "codiff.v1.Restoration"), names.end());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerTest, PythonClientCallsRestoreAndHealth) {
+  const std::string dir = MakeTempDir("pyclient");
+  const std::string jpeg_path = dir + "/in.jpg";
+  std::ofstream(jpeg_path, std::ios::binary) << MakeJpeg(80, 64, 50);
+  const std::string command = std::string("/usr/bin/python3 ") + CODIFF_SERVER_TEST_DIR +
+                              "/python_client.py --port " + std::to_string(server_->grpc_port()) +
+                              " --proto_dir " + CODIFF_PROTO_DIR + " --health_proto_dir " +
+                              CODIFF_SERVER_TEST_DIR + "/protos --image " + jpeg_path + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe)) output += buffer;
+  const int rc = pclose(pipe);
+  EXPECT_EQ(rc, 0) << output;
+  std::printf("%s", output.c_str());
+}
+
+TEST_F(ServerTest, BadInputIsRefusedAndTheNextGoodRequestSucceeds) {
+  const std::string good = MakeJpeg(64, 64, 50);
+  const std::string oversized = MakeJpeg(600, 500, 90);  // 300k pixels > 250k
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"zero bytes", ""},
+      {"random bytes",
+       [] {
+         std::string s(4096, '\0');
+         std::mt19937 rng(3);
+         for (auto& c : s) c = static_cast<char>(rng());
+         return s;
+       }()},
+      {"truncated JPEG", good.substr(0, good.size() / 2)},
+      {"oversized image", oversized},
+  };
+  for (const auto& [name, bytes] : cases) {
+    v1::RestoreResponse response;
+    const auto status = Restore(*stub_, bytes, &response);
+    EXPECT_TRUE(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << name << ": " << status.error_code() << " " << status.error_message();
+    v1::RestoreResponse next;
+    const auto ok = Restore(*stub_, good, &next);
+    EXPECT_TRUE(ok.ok()) << "after " << name << ": " << ok.error_message();
+  }
+}
+
+TEST_F(ServerTest, ExpiredDeadlineIsDroppedBeforeCompute) {
+  const std::string image = MakeJpeg(200, 200, 40);
+  const double before =
+      MetricValue(ScrapeMetrics(server_->metrics_port()), "codiff_tiles_processed_total");
+  v1::RestoreResponse response;
+  const auto status = Restore(*stub_, image, &response, std::chrono::milliseconds(1));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const double after =
+      MetricValue(ScrapeMetrics(server_->metrics_port()), "codiff_tiles_processed_total");
+  EXPECT_GE(before, 0);
+  EXPECT_EQ(after, before);
+}
+
+TEST_F(ServerTest, PromtoolFindsNoProblemInTheMetrics) {
+  v1::RestoreResponse response;
+  ASSERT_TRUE(Restore(*stub_, MakeJpeg(64, 64, 50), &response).ok());
+  const std::string text = ScrapeMetrics(server_->metrics_port());
+  ASSERT_NE(text.find("codiff_requests_total"), std::string::npos) << text;
+  const std::string path = MakeTempDir("metrics") + "/metrics.txt";
+  std::ofstream(path) << text;
+  ASSERT_EQ(std::system("command -v promtool > /dev/null"), 0)
+      << "promtool missing: install Debian's prometheus package (scripts/install-deps.sh)";
+  FILE* pipe = popen(("promtool check metrics < " + path + " 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe)) output += buffer;
+  EXPECT_EQ(pclose(pipe), 0) << output;
+  EXPECT_EQ(output, "") << output;
+}
+
+// Batching batches: 8 concurrent clients, max_batch_size 8.
+TEST(ServerBatchingTest, ConcurrentClientsShareBatches) {
+  auto server = StartServer(
+      "batching:\n  max_batch_size: 8\n  max_queue_delay_ms: 20\n  max_queue_size: 64\n"
+      "worker_threads: 2\n");
+  ASSERT_NE(server, nullptr);
+  auto channel = Connect(server->address());
+  const std::string image = MakeJpeg(64, 64, 30);  // one tile each
+  std::atomic<int> failures{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&] {
+      auto stub = v1::Restoration::NewStub(channel);
+      for (int i = 0; i < 6; ++i) {
+        v1::RestoreResponse response;
+        if (!Restore(*stub, image, &response).ok()) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  const std::string text = ScrapeMetrics(server->metrics_port());
+  const double sum = MetricValue(text, "codiff_batch_size_tiles_sum");
+  const double count = MetricValue(text, "codiff_batch_size_tiles_count");
+  ASSERT_GT(count, 0) << text;
+  // The warm-up runs on the replica directly, not through the batcher.
+  const double mean = sum / count;
+  std::printf("[ batching ] %0.f tiles in %0.f batches, mean batch %.2f\n", sum, count, mean);
+  EXPECT_GT(mean, 2.0);
+}
+
+// A queue of 2 and a burst of 20: the excess is refused at once.
+TEST(ServerOverloadTest, BurstBeyondTheQueueGetsResourceExhaustedAtOnce) {
+  auto server = StartServer(
+      "batching:\n  max_batch_size: 1\n  max_queue_delay_ms: 0\n  max_queue_size: 2\n"
+      "worker_threads: 1\n");
+  ASSERT_NE(server, nullptr);
+  auto channel = Connect(server->address());
+  const std::string image = MakeJpeg(160, 160, 30);  // several tiles: slow enough
+  struct Outcome {
+    grpc::StatusCode code;
+    double seconds;
+  };
+  std::vector<std::future<Outcome>> burst;
+  for (int i = 0; i < 20; ++i) {
+    burst.push_back(std::async(std::launch::async, [&] {
+      auto stub = v1::Restoration::NewStub(channel);
+      const auto t0 = Clock::now();
+      v1::RestoreResponse response;
+      const auto status = Restore(*stub, image, &response);
+      return Outcome{status.error_code(), std::chrono::duration<double>(Clock::now() - t0).count()};
+    }));
+  }
+  int ok = 0, exhausted = 0;
+  double slowest_refusal = 0, fastest_success = 1e9;
+  for (auto& f : burst) {
+    const Outcome o = f.get();
+    if (o.code == grpc::StatusCode::OK) {
+      ++ok;
+      fastest_success = std::min(fastest_success, o.seconds);
+    } else {
+      EXPECT_EQ(o.code, grpc::StatusCode::RESOURCE_EXHAUSTED);
+      ++exhausted;
+      slowest_refusal = std::max(slowest_refusal, o.seconds);
+    }
+  }
+  std::printf(
+      "[ overload ] %d ok, %d RESOURCE_EXHAUSTED; slowest refusal %.3f s, fastest "
+      "success %.3f s\n",
+      ok, exhausted, slowest_refusal, fastest_success);
+  EXPECT_GE(ok, 2);
+  EXPECT_GE(exhausted, 12);
+  EXPECT_LT(slowest_refusal, 0.5);
+}
+
+// SIGTERM under load: every request completes or is refused UNAVAILABLE.
+TEST(ServerShutdownTest, SigtermDrainsUnderLoadAndExitsZero) {
+  auto server = StartServer("shutdown_grace_seconds: 20\nbatching:\n  max_queue_size: 64\n");
+  ASSERT_NE(server, nullptr);
+  auto channel = Connect(server->address());
+  const std::string image = MakeJpeg(96, 96, 30);
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, unavailable{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 6; ++c) {
+    clients.emplace_back([&] {
+      auto stub = v1::Restoration::NewStub(channel);
+      while (!stop.load()) {
+        v1::RestoreResponse response;
+        const auto status = Restore(*stub, image, &response, std::chrono::seconds(30));
+        if (status.ok() && !response.image().empty()) {
+          ok.fetch_add(1);
+        } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+          unavailable.fetch_add(1);
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        } else {
+          other.fetch_add(1);
+          std::printf("unexpected: %d %s\n", status.error_code(), status.error_message().c_str());
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const int before = ok.load();
+  const auto t0 = Clock::now();
+  const int exit_code = server->StopWith(SIGTERM, std::chrono::seconds(25));
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stop.store(true);
+  for (auto& t : clients) t.join();
+  std::printf(
+      "[ shutdown ] ok %d (before SIGTERM %d), unavailable %d, other %d, exit %d in "
+      "%.2f s\n",
+      ok.load(), before, unavailable.load(), other.load(), exit_code, took);
+  EXPECT_GT(before, 0);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(exit_code, 0) << server->log();
+  EXPECT_LT(took, 20.0);
+}
+
+}  // namespace
+}  // namespace codiff::testing

@@ -1,0 +1,93 @@
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "tests/training/training_test_util.h"
+#include "training/data/batch.h"
+#include "training/data/pair_dataset.h"
+
+namespace codiff::training {
+namespace {
+
+DataOptions Options(const std::string& dir, uint64_t seed, int workers) {
+  DataOptions o;
+  o.dirs = {dir};
+  o.crop = 64;
+  o.seed = seed;
+  o.workers = workers;
+  o.degradation.double_jpeg_prob = 0.3;
+  return o;
+}
+
+TEST(TrainingDataTest, SamplesAreDeterministicUnderASeed) {
+  const std::string dir = testing::WriteSyntheticImages(4, 120, 100, 1);
+  auto a = PairDataset::Open(Options(dir, 11, 1));
+  auto b = PairDataset::Open(Options(dir, 11, 3));
+  auto c = PairDataset::Open(Options(dir, 12, 2));
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ((*a)->num_sources(), 4u);  // two of them in a nested folder
+  auto sa = (*a)->Samples(5, 6);
+  auto sb = (*b)->Samples(5, 6);
+  auto sc = (*c)->Samples(5, 6);
+  ASSERT_TRUE(sa.ok() && sb.ok() && sc.ok()) << sa.status();
+  int differing = 0;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ((*sa)[i].hq.data, (*sb)[i].hq.data);
+    EXPECT_EQ((*sa)[i].lq.data, (*sb)[i].lq.data);
+    EXPECT_EQ((*sa)[i].qf, (*sb)[i].qf);
+    EXPECT_EQ((*sa)[i].hq.width, 64);
+    EXPECT_EQ((*sa)[i].lq.height, 64);
+    EXPECT_NE((*sa)[i].hq.data, (*sa)[i].lq.data);  // JPEG changed something
+    differing += (*sa)[i].hq.data != (*sc)[i].hq.data;
+  }
+  EXPECT_GT(differing, 0) << "another seed must give other samples";
+  // The same index alone gives the same sample as inside a batch.
+  auto single = (*a)->Sample(7);
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(single->lq.data, (*sa)[2].lq.data);
+}
+
+TEST(TrainingDataTest, QualityFactorsFollowTheReferenceMix) {
+  DegradationOptions o;
+  std::mt19937_64 rng(3);
+  int from_set = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const int qf = DrawQualityFactor(o, rng);
+    ASSERT_GE(qf, 8);
+    ASSERT_LE(qf, 96);
+    from_set += qf % 10 == 0 && qf <= 60;
+  }
+  // 75% from {10..60} plus the uniform draws that land there (6/89 of 25%).
+  EXPECT_NEAR(from_set / 4000.0, 0.75 + 0.25 * 6 / 89.0, 0.03);
+  o.qf_mode = "uniform";
+  o.qf_min = 30;
+  o.qf_max = 32;
+  std::set<int> seen;
+  for (int i = 0; i < 200; ++i) seen.insert(DrawQualityFactor(o, rng));
+  EXPECT_EQ(seen, (std::set<int>{30, 31, 32}));
+}
+
+TEST(TrainingDataTest, BatchesAreTensorsInUnitRange) {
+  const std::string dir = testing::WriteSyntheticImages(2, 80, 80, 2);
+  auto ds = PairDataset::Open(Options(dir, 1, 2));
+  ASSERT_TRUE(ds.ok());
+  BatchLoader loader(**ds, 3, 0);
+  auto batch = loader.Next();
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->hq.sizes(), (std::vector<int64_t>{3, 3, 64, 64}));
+  EXPECT_GE(batch->lq.min().item<float>(), 0.0f);
+  EXPECT_LE(batch->lq.max().item<float>(), 1.0f);
+  EXPECT_EQ(batch->qf.size(0), 3);
+}
+
+TEST(TrainingDataTest, RejectsBadOptions) {
+  const std::string dir = testing::WriteSyntheticImages(1, 64, 64, 3);
+  DataOptions o = Options(dir, 1, 1);
+  o.crop = 50;
+  EXPECT_FALSE(PairDataset::Open(o).ok());
+  o = Options(dir + "/missing", 1, 1);
+  EXPECT_FALSE(PairDataset::Open(o).ok());
+}
+
+}  // namespace
+}  // namespace codiff::training

@@ -1,0 +1,56 @@
+#include "training/losses.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace codiff::training {
+namespace {
+
+TEST(TrainingLossesTest, QualityFactorLossUsesTheReferenceTarget) {
+  // Targets (100 - QF) / 100: 0.9 and 0.4; errors 0 and 0.1.
+  const torch::Tensor pred = torch::tensor({0.9f, 0.5f}).reshape({2, 1});
+  const torch::Tensor qf = torch::tensor({10.0f, 60.0f});
+  EXPECT_NEAR(QualityFactorLoss(pred, qf).item<double>(), 0.05, 1e-7);
+}
+
+TEST(TrainingLossesTest, Stage1ObjectivesCombineAsSpecified) {
+  const torch::Tensor restored = torch::zeros({1, 3, 4, 4});
+  const torch::Tensor hq = torch::full({1, 3, 4, 4}, 0.5);
+  const torch::Tensor pred = torch::tensor({0.9f, 0.5f}).reshape({2, 1});
+  const torch::Tensor qf = torch::tensor({10.0f, 60.0f});
+  // dual: 0.5 + 0.001 * 0.05
+  EXPECT_NEAR(Stage1Loss("dual", restored, hq, pred, qf, 1e-3).total.item<double>(), 0.50005, 1e-7);
+  EXPECT_NEAR(Stage1Loss("explicit", restored, hq, pred, qf, 1e-3).total.item<double>(), 0.05,
+              1e-7);
+  EXPECT_NEAR(Stage1Loss("implicit", restored, hq, pred, qf, 1e-3).total.item<double>(), 0.5, 1e-7);
+  EXPECT_THROW(Stage1Loss("both", restored, hq, pred, qf, 1e-3), std::invalid_argument);
+}
+
+TEST(TrainingLossesTest, SsimOfConstantImagesIsTheLuminanceTerm) {
+  // Zero variance leaves (2ab + C1) / (a^2 + b^2 + C1) with C1 = 1e-4:
+  // a = 0.2, b = 0.6 -> 0.2401 / 0.4001.
+  const torch::Tensor a = torch::full({1, 3, 16, 16}, 0.2, torch::kFloat64);
+  const torch::Tensor b = torch::full({1, 3, 16, 16}, 0.6, torch::kFloat64);
+  EXPECT_NEAR(Ssim(a, b).item<double>(), 0.2401 / 0.4001, 1e-9);
+  EXPECT_NEAR(SsimLoss(a, b).item<double>(), 1.0 - 0.2401 / 0.4001, 1e-9);
+  torch::manual_seed(0);
+  const torch::Tensor r = torch::rand({2, 3, 20, 20}, torch::kFloat64);
+  EXPECT_NEAR(Ssim(r, r).item<double>(), 1.0, 1e-9);
+}
+
+TEST(TrainingLossesTest, GanLossesMatchHandValues) {
+  // softplus(-0) = ln 2, softplus(-ln 3) = ln(4/3).
+  const torch::Tensor fake = torch::tensor({0.0, std::log(3.0)}, torch::kFloat64);
+  EXPECT_NEAR(GeneratorGanLoss(fake).item<double>(), (std::log(2.0) + std::log(4.0 / 3.0)) / 2,
+              1e-12);
+  // BCE(2 -> 1) = ln(1 + e^-2), BCE(-1 -> 0) = ln(1 + e^-1).
+  const torch::Tensor real_logits = torch::tensor({2.0}, torch::kFloat64);
+  const torch::Tensor fake_logits = torch::tensor({-1.0}, torch::kFloat64);
+  EXPECT_NEAR(DiscriminatorLoss(real_logits, fake_logits).item<double>(),
+              std::log1p(std::exp(-2.0)) + std::log1p(std::exp(-1.0)), 1e-12);
+}
+
+}  // namespace
+}  // namespace codiff::training

@@ -1,0 +1,147 @@
+// A few steps of each stage on the tiny preset: the loss must fall, the
+// export must load, and a resumed run must continue the same loss curve.
+#include <numeric>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/models/discriminator.h"
+#include "core/weights/model_folder.h"
+#include "tests/test_support.h"
+#include "tests/training/training_test_util.h"
+#include "training/trainer.h"
+
+namespace codiff::training {
+namespace {
+
+RunOptions Opts(int64_t stop_after = -1, bool resume = false) {
+  RunOptions o;
+  o.quiet = true;
+  o.stop_after = stop_after;
+  o.resume = resume;
+  return o;
+}
+
+double Mean(const std::vector<double>& v, size_t first, size_t count) {
+  return std::accumulate(v.begin() + first, v.begin() + first + count, 0.0) / count;
+}
+
+class TrainingSmokeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_dir_ = new std::string(testing::WriteSyntheticImages(4, 96, 96, 5));
+  }
+  static std::string* data_dir_;
+};
+std::string* TrainingSmokeTest::data_dir_ = nullptr;
+
+TEST_F(TrainingSmokeTest, Stage1ThenStage2LowerTheLossAndExportLoadableFolders) {
+  const std::string root = codiff::testing::MakeTempDir("smoke");
+  Recipe r1 = testing::TinyRecipe("stage1", *data_dir_, root + "/stage1");
+  r1.steps = 30;
+  auto s1 = RunStage1(r1, Opts());
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  ASSERT_EQ(s1->total_losses.size(), 30u);
+  const double before1 = Mean(s1->total_losses, 0, 5), after1 = Mean(s1->total_losses, 25, 5);
+  std::printf("[ smoke    ] stage1 loss %.5f -> %.5f\n", before1, after1);
+  EXPECT_LT(after1, before1);
+  ASSERT_TRUE(std::filesystem::exists(root + "/stage1/cave.safetensors"));
+  ASSERT_TRUE(ExportRun(root + "/stage1", root + "/model1").ok());
+  auto loaded1 = LoadModelFolder(root + "/model1");
+  ASSERT_TRUE(loaded1.ok()) << loaded1.status();
+  EXPECT_FALSE(loaded1->provenance.trained);
+
+  Recipe r2 = testing::TinyRecipe("stage2", *data_dir_, root + "/stage2");
+  r2.steps = 20;
+  r2.stage2.cave = root + "/stage1";
+  r2.source["stage2"]["cave"] = r2.stage2.cave;
+  auto s2 = RunStage2(r2, Opts());
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  const double before2 = Mean(s2->total_losses, 0, 4), after2 = Mean(s2->total_losses, 16, 4);
+  std::printf("[ smoke    ] stage2 loss %.5f -> %.5f\n", before2, after2);
+  EXPECT_LT(after2, before2);
+  const absl::Status exported = ExportRun(root + "/stage2", root + "/model2");
+  ASSERT_TRUE(exported.ok()) << exported;
+  auto loaded2 = LoadModelFolder(root + "/model2");
+  ASSERT_TRUE(loaded2.ok()) << loaded2.status();
+  EXPECT_TRUE(loaded2->provenance.trained);
+  // The exported generator restores an image of the crop size.
+  torch::NoGradGuard no_grad;
+  loaded2->generator->eval();
+  const torch::Tensor y = loaded2->generator->forward(torch::rand({1, 3, 64, 64}));
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 3, 64, 64}));
+  EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+}
+
+void ExpectSameCurve(const std::vector<double>& full, const std::vector<double>& resumed) {
+  ASSERT_EQ(full.size(), resumed.size());
+  double worst = 0.0;
+  for (size_t i = 0; i < full.size(); ++i) {
+    worst = std::max(worst, std::abs(full[i] - resumed[i]) / std::abs(full[i]));
+  }
+  std::printf("[ resume   ] max relative loss difference %.3e over %zu steps\n", worst,
+              full.size());
+  EXPECT_LT(worst, 1e-5);
+}
+
+TEST_F(TrainingSmokeTest, Stage1ResumeContinuesTheSameLossCurve) {
+  const std::string root = codiff::testing::MakeTempDir("resume1");
+  Recipe full = testing::TinyRecipe("stage1", *data_dir_, root + "/full");
+  full.steps = 6;
+  auto a = RunStage1(full, Opts());
+  ASSERT_TRUE(a.ok()) << a.status();
+  Recipe part = testing::TinyRecipe("stage1", *data_dir_, root + "/part");
+  part.steps = 6;
+  auto b1 = RunStage1(part, Opts(3));
+  ASSERT_TRUE(b1.ok()) << b1.status();
+  EXPECT_EQ(b1->last_step, 3);
+  auto b2 = RunStage1(part, Opts(-1, true));
+  ASSERT_TRUE(b2.ok()) << b2.status();
+  EXPECT_EQ(b2->first_step, 3);
+  EXPECT_EQ(b2->last_step, 6);
+  std::vector<double> joined = b1->total_losses;
+  joined.insert(joined.end(), b2->total_losses.begin(), b2->total_losses.end());
+  ExpectSameCurve(a->total_losses, joined);
+}
+
+TEST_F(TrainingSmokeTest, Stage2ResumeContinuesTheSameLossCurve) {
+  const std::string root = codiff::testing::MakeTempDir("resume2");
+  Recipe full = testing::TinyRecipe("stage2", *data_dir_, root + "/full");
+  full.steps = 4;
+  full.stage2.ema_decay = 0.9;
+  auto a = RunStage2(full, Opts());
+  ASSERT_TRUE(a.ok()) << a.status();
+  Recipe part = full;
+  part.output = root + "/part";
+  auto b1 = RunStage2(part, Opts(2));
+  ASSERT_TRUE(b1.ok()) << b1.status();
+  auto b2 = RunStage2(part, Opts(-1, true));
+  ASSERT_TRUE(b2.ok()) << b2.status();
+  EXPECT_EQ(b2->first_step, 2);
+  std::vector<double> joined = b1->total_losses;
+  joined.insert(joined.end(), b2->total_losses.begin(), b2->total_losses.end());
+  ExpectSameCurve(a->total_losses, joined);
+}
+
+TEST(LatentDiscriminatorTest, GivesPatchLogitsWithGradientToItsInput) {
+  models::UNet2DConditionConfig unet;
+  unet.block_out_channels = {16, 32, 64, 64};
+  unet.num_attention_heads = {2, 4, 8, 8};
+  unet.norm_num_groups = 8;
+  unet.cross_attention_dim = 32;
+  models::LatentDiscriminatorOptions o;
+  o.unet = unet;
+  models::LatentDiscriminator d(o);
+  EXPECT_EQ(models::LatentDiscriminatorImpl::HeadGroups(128), 32);
+  EXPECT_EQ(models::LatentDiscriminatorImpl::HeadGroups(24), 24);
+  const torch::Tensor z = torch::randn({2, 4, 32, 32}, torch::requires_grad());
+  const torch::Tensor logits = d->forward(z);
+  // 32 -> 4 after three downsamplers; two 4x4 convs with padding 1 -> 2.
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 1, 2, 2}));
+  logits.sum().backward();
+  EXPECT_GT(z.grad().abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(d->forward(torch::randn({1, 4, 8, 8})).sizes(), (std::vector<int64_t>{1, 1, 1, 1}));
+}
+
+}  // namespace
+}  // namespace codiff::training

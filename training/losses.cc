@@ -1,0 +1,69 @@
+#include "training/losses.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <torch/torch.h>
+
+namespace codiff::training {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor QualityTarget(const torch::Tensor& qf) { return (100.0 - qf) / 100.0; }
+
+torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tensor& qf) {
+  return (qf_pred.reshape({-1}) - QualityTarget(qf.to(qf_pred.dtype()).reshape({-1}))).abs().mean();
+}
+
+Stage1Losses Stage1Loss(const std::string& objective, const torch::Tensor& restored,
+                        const torch::Tensor& hq, const torch::Tensor& qf_pred,
+                        const torch::Tensor& qf, double qf_weight) {
+  Stage1Losses l;
+  l.restoration = (restored - hq).abs().mean();
+  l.quality = QualityFactorLoss(qf_pred, qf);
+  if (objective == "dual") {
+    l.total = l.restoration + qf_weight * l.quality;
+  } else if (objective == "explicit") {
+    // No restoration target: the QF loss at unit weight (the weight only
+    // sets the balance of the dual objective).
+    l.total = l.quality;
+  } else if (objective == "implicit") {
+    l.total = l.restoration;
+  } else {
+    throw std::invalid_argument("objective must be dual, explicit or implicit: " + objective);
+  }
+  return l;
+}
+
+torch::Tensor Ssim(const torch::Tensor& x, const torch::Tensor& y) {
+  const int64_t channels = x.size(1);
+  torch::Tensor g = torch::arange(11, x.options()).sub(5.0);
+  g = torch::exp(-g * g / (2.0 * 1.5 * 1.5));
+  g = g / g.sum();
+  const torch::Tensor window = torch::outer(g, g).expand({channels, 1, 11, 11}).contiguous();
+  auto filter = [&](const torch::Tensor& t) {
+    return F::conv2d(t, window, F::Conv2dFuncOptions().groups(channels));
+  };
+  const double c1 = 0.01 * 0.01, c2 = 0.03 * 0.03;
+  const torch::Tensor mx = filter(x), my = filter(y);
+  const torch::Tensor sxx = filter(x * x) - mx * mx;
+  const torch::Tensor syy = filter(y * y) - my * my;
+  const torch::Tensor sxy = filter(x * y) - mx * my;
+  const torch::Tensor map =
+      ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2));
+  return map.mean();
+}
+
+torch::Tensor SsimLoss(const torch::Tensor& x, const torch::Tensor& y) { return 1.0 - Ssim(x, y); }
+
+torch::Tensor GeneratorGanLoss(const torch::Tensor& fake_logits) {
+  return F::softplus(-fake_logits).mean();
+}
+
+torch::Tensor DiscriminatorLoss(const torch::Tensor& real_logits,
+                                const torch::Tensor& fake_logits) {
+  return F::binary_cross_entropy_with_logits(real_logits, torch::ones_like(real_logits)) +
+         F::binary_cross_entropy_with_logits(fake_logits, torch::zeros_like(fake_logits));
+}
+
+}  // namespace codiff::training

@@ -1,0 +1,38 @@
+// The training objectives of both stages, as plain functions so each can be
+// checked against a hand-computed value.
+#pragma once
+
+#include <string>
+
+#include <torch/types.h>
+
+namespace codiff::training {
+
+// (100 - QF) / 100: the QF head's target (QF 10 -> 0.9).
+torch::Tensor QualityTarget(const torch::Tensor& qf);
+
+// L1(qf_pred, (100 - QF) / 100); qf_pred [B, 1] or [B], qf [B] in 0..100.
+torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tensor& qf);
+
+// Stage 1. "dual": L1(restored, HQ) + qf_weight * QF loss; "explicit": the
+// QF loss only; "implicit": the restoration loss only.
+struct Stage1Losses {
+  torch::Tensor total, restoration, quality;
+};
+Stage1Losses Stage1Loss(const std::string& objective, const torch::Tensor& restored,
+                        const torch::Tensor& hq, const torch::Tensor& qf_pred,
+                        const torch::Tensor& qf, double qf_weight);
+
+// Mean SSIM with an 11-tap Gaussian window (sigma 1.5), computed per channel
+// over the valid region (no padding), data range 1, K1 0.01, K2 0.03.
+// x, y [B, C, H, W] in [0, 1] with H, W >= 11.
+torch::Tensor Ssim(const torch::Tensor& x, const torch::Tensor& y);
+// 1 - SSIM: the weight-free structural loss used when DISTS weights are absent.
+torch::Tensor SsimLoss(const torch::Tensor& x, const torch::Tensor& y);
+
+// Generator side of the GAN: softplus(-D(fake)).mean() (non-saturating).
+torch::Tensor GeneratorGanLoss(const torch::Tensor& fake_logits);
+// Discriminator: BCE-with-logits(real, 1) + BCE-with-logits(fake, 0), means.
+torch::Tensor DiscriminatorLoss(const torch::Tensor& real_logits, const torch::Tensor& fake_logits);
+
+}  // namespace codiff::training

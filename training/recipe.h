@@ -1,0 +1,74 @@
+// One YAML recipe per run: everything that decides what a run computes, so a
+// run directory plus its recipe is enough to reproduce or resume it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "training/data/pair_dataset.h"
+
+namespace codiff::training {
+
+struct ValidationOptions {
+  std::string dir;  // empty: no validation
+  std::vector<int> qfs = {1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 98};
+  int crop = 128;
+  int max_images = 8;
+  int every = 500;  // steps; 0 = only at the end
+};
+
+struct Stage1Options {
+  std::string objective = "dual";  // dual | explicit | implicit
+  double lr = 2e-5;
+  double qf_weight = 1e-3;
+};
+
+struct Stage2Options {
+  std::string cave;       // stage-1 output: a run dir, cave.safetensors or a model folder
+  std::string base_unet;  // diffusers folder with SD weights (optional)
+  std::string base_vae;   // diffusers folder (optional)
+  double lr = 5e-5;
+  double weight_decay = 1e-2;
+  double grad_clip = 1.0;
+  double mse_weight = 1.0;
+  double perceptual_weight = 1.0;  // DISTS, or 1 - SSIM when DISTS is unavailable
+  double gan_weight = 5e-3;
+  double disc_weight = 1e-2;
+  double disc_lr = 5e-5;
+  int disc_lora_rank = 0;  // > 0: the discriminator backbone is frozen, LoRA trained
+  std::vector<std::string> dists_weights;  // VGG16 + DISTS alpha/beta files
+  double ema_decay = 0.0;                  // 0 = no EMA
+  bool train_vae_decoder = true;           // only without LoRA (small presets)
+  int vae_pretrain_steps = 0;              // autoencoder warm-up before the GAN steps
+  double vae_pretrain_lr = 1e-4;
+};
+
+struct Recipe {
+  std::string stage;  // "stage1" | "stage2"
+  std::string preset = "small";
+  uint64_t seed = 0;
+  int threads = 2;  // LibTorch intra-op threads
+  int batch = 4;
+  int64_t steps = 1000;
+  int checkpoint_every = 200;
+  int log_every = 10;
+  std::string output;  // run directory
+  DataOptions data;
+  ValidationOptions validation;
+  Stage1Options stage1;
+  Stage2Options stage2;
+  nlohmann::json source;  // the recipe as read, stored in checkpoints
+};
+
+// Parses a recipe. Relative paths inside it are resolved against base_dir;
+// ReadRecipe passes the working directory, so recipes can name
+// ../shared/datasets/train when run from the repository root, and the
+// command line can override data, validation and output paths.
+absl::StatusOr<Recipe> RecipeFromJson(const nlohmann::json& json, const std::string& base_dir);
+absl::StatusOr<Recipe> ReadRecipe(const std::string& path);
+
+}  // namespace codiff::training
