@@ -5,7 +5,9 @@
 // workers) that failed together do not all come back together.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <string>
 
 #include <grpcpp/support/status.h>
 
@@ -25,13 +27,6 @@ struct RetryPolicy {
   // drawn from [d/2, d] with d = min(max, initial * multiplier^retry).
   std::chrono::milliseconds Backoff(int retry) const;
 };
-
-}  // namespace codiff::client
-
-#include <atomic>
-#include <string>
-
-namespace codiff::client {
 
 // Stops a long run from spending the full retry budget on every remaining
 // file once the server is plainly gone: after `threshold` images in a row

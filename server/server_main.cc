@@ -6,6 +6,7 @@
 // warms up, and only then does readiness turn SERVING. SIGTERM/SIGINT turns
 // readiness NOT_SERVING, answers new work UNAVAILABLE, lets admitted work
 // finish within the grace period, and exits 0.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -141,11 +142,8 @@ int Serve(int argc, char** argv) {
   if (config.torch_threads > 0) torch::set_num_threads(config.torch_threads);
 
   ServerMetrics metrics;
-  try {
-    metrics.Expose(config.metrics_listen);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "codiff-server: cannot serve metrics on %s: %s\n",
-                 config.metrics_listen.c_str(), e.what());
+  if (absl::Status exposed = metrics.Expose(config.metrics_listen); !exposed.ok()) {
+    std::fprintf(stderr, "codiff-server: %s\n", std::string(exposed.message()).c_str());
     return 1;
   }
 
@@ -223,9 +221,15 @@ int Serve(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const int left = service.in_flight();
-  // Streams that are idle but open are cut here; their admitted images are
-  // already answered.
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  // Calls still in gRPC's hands now are refusals being written (draining
+  // answers UNAVAILABLE at once); give them the rest of the grace period, at
+  // least a second, so a loaded machine does not turn them into CANCELLED.
+  // Streams that are idle but open are cut at that deadline; their admitted
+  // images are already answered.
+  const auto remaining = std::max<std::chrono::steady_clock::duration>(grace_end - Clock::now(),
+                                                                       std::chrono::seconds(1));
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::duration_cast<std::chrono::system_clock::duration>(remaining));
   LogEvent({{"event", "stopped"}, {"unfinished", left}});
   if (left > 0) {
     // The grace period is a promise to the orchestrator: do not wait on work

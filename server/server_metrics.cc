@@ -82,13 +82,15 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                     .Add({});
 }
 
-void ServerMetrics::Expose(const std::string& listen) {
-  exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/1);
-  exposer_->RegisterCollectable(registry_);
+absl::Status ServerMetrics::Expose(const std::string& listen) {
+  auto server = MetricsHttpServer::Start(listen, registry_);
+  if (!server.ok()) return server.status();
+  exposer_ = *std::move(server);
+  return absl::OkStatus();
 }
 
 std::vector<int> ServerMetrics::listening_ports() const {
-  return exposer_ ? exposer_->GetListeningPorts() : std::vector<int>{};
+  return exposer_ ? std::vector<int>{exposer_->port()} : std::vector<int>{};
 }
 
 void ServerMetrics::RecordRequest(const std::string& method, const std::string& code,

@@ -10,11 +10,13 @@
 #include <vector>
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include "absl/status/status.h"
+#include "server/metrics_http_server.h"
 
 namespace codiff::server {
 
@@ -22,9 +24,8 @@ class ServerMetrics {
  public:
   ServerMetrics();
 
-  // Starts the HTTP exposer on HOST:PORT (serves /metrics). Throws on bind
-  // failure, which main turns into an exit with a message.
-  void Expose(const std::string& listen);
+  // Starts the HTTP endpoint on HOST:PORT (serves /metrics).
+  absl::Status Expose(const std::string& listen);
   // The bound ports (useful with port 0).
   std::vector<int> listening_ports() const;
 
@@ -49,7 +50,7 @@ class ServerMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsHttpServer> exposer_;
 
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_duration_;
