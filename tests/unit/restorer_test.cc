@@ -61,7 +61,8 @@ TEST_F(RestorerTest, DefaultsComeFromThePreset) {
   EXPECT_EQ(restorer_->architecture().preset, "tiny");
 }
 
-TEST_F(RestorerTest, KeepsSizeAndModeForEveryInputKind) {
+// Every input kind keeps its size and mode, in both modes, and gets a QF.
+void CheckEveryInputKind(Restorer* restorer_) {
   struct Case {
     std::string name;
     image::DecodedImage decoded;
@@ -112,6 +113,16 @@ TEST_F(RestorerTest, KeepsSizeAndModeForEveryInputKind) {
   ASSERT_TRUE(qf_big.ok());
   EXPECT_GE(*qf_big, 0.0f);
   EXPECT_LE(*qf_big, 100.0f);
+}
+
+TEST_F(RestorerTest, KeepsSizeAndModeForEveryInputKind) { CheckEveryInputKind(restorer_); }
+
+// The same on the CPU preset the bundled model uses (random weights, default tiles).
+TEST(RestorerSmallPresetTest, KeepsSizeAndModeForEveryInputKind) {
+  torch::manual_seed(0);
+  Restorer restorer(BuildGenerator(*models::PresetArchitecture("small")), RestorerConfig());
+  EXPECT_EQ(restorer.architecture().preset, "small");
+  CheckEveryInputKind(&restorer);
 }
 
 TEST_F(RestorerTest, RejectsBadTileSizes) {
