@@ -137,7 +137,8 @@ run_and_wait() {
       echo "fresh-machine-check: scripts/run.sh exited before serving" >&2
       return 1
     fi
-    client=$(cd "$root" && find root/codiff/build -name codiff -type f -perm -u+x 2>/dev/null | head -1)
+    # The build folder does not exist until the build starts: no match is not an error.
+    client=$(cd "$root" && find root/codiff/build -name codiff -type f -perm -u+x 2>/dev/null | head -1 || true)
     if [ -n "$client" ] && in_root "/$client health --server 127.0.0.1:50051" >/dev/null 2>&1; then
       echo "$client" >"$log/client"
       return 0
