@@ -19,28 +19,15 @@ LatentDiscriminatorImpl::LatentDiscriminatorImpl(const LatentDiscriminatorOption
   TORCH_CHECK(n > 0 && c.down_block_types.size() == n && c.num_attention_heads.size() == n &&
                   c.transformer_layers_per_block.size() == n,
               "LatentDiscriminator: inconsistent per-block lists");
-  const int64_t temb = c.time_embedding_dim > 0 ? c.time_embedding_dim : boc[0] * 4;
+  const int64_t temb = c.TimeEmbeddingChannels();
 
   // Same names and order as UNet2DConditionModel, so a UNet state dict
   // (minus up blocks and output layers) loads into the backbone.
   conv_in_ = register_module("conv_in", LoraCompatibleConv2d(c.in_channels, boc[0], 3, 1, 1));
   time_embedding_ = register_module("time_embedding", TimestepEmbedding(boc[0], temb));
   down_blocks_ = register_module("down_blocks", torch::nn::ModuleList());
-  int64_t output_channel = boc[0];
   for (size_t i = 0; i < n; ++i) {
-    DownBlock2DOptions o;
-    o.in_channels = output_channel;
-    output_channel = boc[i];
-    o.out_channels = output_channel;
-    o.temb_channels = temb;
-    o.num_layers = c.layers_per_block;
-    o.groups = c.norm_num_groups;
-    o.eps = c.norm_eps;
-    o.add_downsample = i + 1 < n;
-    o.downsample_padding = c.downsample_padding;
-    o.heads = c.num_attention_heads[i];
-    o.transformer_layers = c.transformer_layers_per_block[i];
-    o.cross_attention_dim = c.cross_attention_dim;
+    const DownBlock2DOptions o = c.DownBlockOptions(i);
     DownEntry entry;
     if (c.down_block_types[i] == "CrossAttnDownBlock2D") {
       entry.cross = CrossAttnDownBlock2D(o);
@@ -51,15 +38,7 @@ LatentDiscriminatorImpl::LatentDiscriminatorImpl(const LatentDiscriminatorOption
     }
     down_.push_back(entry);
   }
-  UNetMidBlock2DCrossAttnOptions m;
-  m.in_channels = boc[n - 1];
-  m.temb_channels = temb;
-  m.groups = c.norm_num_groups;
-  m.eps = c.norm_eps;
-  m.output_scale_factor = c.mid_block_scale_factor;
-  m.heads = c.num_attention_heads[n - 1];
-  m.transformer_layers = c.transformer_layers_per_block[n - 1];
-  m.cross_attention_dim = c.cross_attention_dim;
+  const UNetMidBlock2DCrossAttnOptions m = c.MidBlockOptions();
   mid_block_ = register_module("mid_block", UNetMidBlock2DCrossAttn(m));
 
   // The learned context replaces the text embedding the SD UNet expects.

@@ -129,6 +129,40 @@ absl::Status Validate(const UNet2DConditionConfig& c) {
 
 UNet2DConditionConfig UNet2DConditionConfig::Sd21Base() { return UNet2DConditionConfig(); }
 
+int64_t UNet2DConditionConfig::TimeEmbeddingChannels() const {
+  return time_embedding_dim > 0 ? time_embedding_dim : block_out_channels[0] * 4;
+}
+
+DownBlock2DOptions UNet2DConditionConfig::DownBlockOptions(size_t i) const {
+  DownBlock2DOptions o;
+  o.in_channels = block_out_channels[i == 0 ? 0 : i - 1];
+  o.out_channels = block_out_channels[i];
+  o.temb_channels = TimeEmbeddingChannels();
+  o.num_layers = layers_per_block;
+  o.groups = norm_num_groups;
+  o.eps = norm_eps;
+  o.add_downsample = i + 1 < block_out_channels.size();
+  o.downsample_padding = downsample_padding;
+  o.heads = num_attention_heads[i];
+  o.transformer_layers = transformer_layers_per_block[i];
+  o.cross_attention_dim = cross_attention_dim;
+  return o;
+}
+
+UNetMidBlock2DCrossAttnOptions UNet2DConditionConfig::MidBlockOptions() const {
+  const size_t last = block_out_channels.size() - 1;
+  UNetMidBlock2DCrossAttnOptions m;
+  m.in_channels = block_out_channels[last];
+  m.temb_channels = TimeEmbeddingChannels();
+  m.groups = norm_num_groups;
+  m.eps = norm_eps;
+  m.output_scale_factor = mid_block_scale_factor;
+  m.heads = num_attention_heads[last];
+  m.transformer_layers = transformer_layers_per_block[last];
+  m.cross_attention_dim = cross_attention_dim;
+  return m;
+}
+
 absl::StatusOr<UNet2DConditionConfig> UNet2DConditionConfig::FromJson(const json& j) {
   if (!j.is_object()) return absl::InvalidArgumentError("UNet config must be a JSON object");
   UNet2DConditionConfig c;
@@ -195,7 +229,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
                   config.num_attention_heads.size() == n &&
                   config.transformer_layers_per_block.size() == n,
               "UNet2DConditionConfig: inconsistent per-block lists");
-  const int64_t temb = config.time_embedding_dim > 0 ? config.time_embedding_dim : boc[0] * 4;
+  const int64_t temb = config.TimeEmbeddingChannels();
 
   conv_in_ = register_module("conv_in", LoraCompatibleConv2d(config.in_channels, boc[0], 3, 1, 1));
   // "time_proj" (the sinusoid) sits here in diffusers; it has no weights.
@@ -204,21 +238,8 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
   // diffusers creates up_blocks before assigning mid_block, so its keys come first.
   up_blocks_ = register_module("up_blocks", torch::nn::ModuleList());
 
-  int64_t output_channel = boc[0];
   for (size_t i = 0; i < n; ++i) {
-    DownBlock2DOptions o;
-    o.in_channels = output_channel;
-    output_channel = boc[i];
-    o.out_channels = output_channel;
-    o.temb_channels = temb;
-    o.num_layers = config.layers_per_block;
-    o.groups = config.norm_num_groups;
-    o.eps = config.norm_eps;
-    o.add_downsample = i + 1 < n;
-    o.downsample_padding = config.downsample_padding;
-    o.heads = config.num_attention_heads[i];
-    o.transformer_layers = config.transformer_layers_per_block[i];
-    o.cross_attention_dim = config.cross_attention_dim;
+    const DownBlock2DOptions o = config.DownBlockOptions(i);
     DownEntry entry;
     if (config.down_block_types[i] == "CrossAttnDownBlock2D") {
       entry.cross = CrossAttnDownBlock2D(o);
@@ -230,17 +251,9 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
     down_.push_back(entry);
   }
 
-  UNetMidBlock2DCrossAttnOptions m;
-  m.in_channels = boc[n - 1];
-  m.temb_channels = temb;
-  m.groups = config.norm_num_groups;
-  m.eps = config.norm_eps;
-  m.output_scale_factor = config.mid_block_scale_factor;
-  m.heads = config.num_attention_heads[n - 1];
-  m.transformer_layers = config.transformer_layers_per_block[n - 1];
-  m.cross_attention_dim = config.cross_attention_dim;
+  const UNetMidBlock2DCrossAttnOptions m = config.MidBlockOptions();
 
-  output_channel = boc[n - 1];
+  int64_t output_channel = boc[n - 1];
   for (size_t i = 0; i < n; ++i) {
     const size_t r = n - 1 - i;  // index into the non-reversed per-block lists
     UpBlock2DOptions o;

@@ -64,6 +64,13 @@ struct UNet2DConditionConfig {
   // rejected with Unimplemented rather than silently ignored.
   static absl::StatusOr<UNet2DConditionConfig> FromJson(const nlohmann::json& json);
   static absl::StatusOr<UNet2DConditionConfig> FromJsonFile(const std::string& path);
+
+  // Width of the time embedding every resnet reads (4 x the first block's).
+  int64_t TimeEmbeddingChannels() const;
+  // The options of down block i and of the mid block, shared by the UNet and
+  // the latent discriminator, whose backbone is the same down path.
+  DownBlock2DOptions DownBlockOptions(size_t i) const;
+  UNetMidBlock2DCrossAttnOptions MidBlockOptions() const;
 };
 
 class UNet2DConditionModelImpl : public torch::nn::Module {
