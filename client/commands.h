@@ -10,6 +10,7 @@ int RestoreCommand(int argc, char** argv);
 int QfCommand(int argc, char** argv);
 int HealthCommand(int argc, char** argv);
 int InfoCommand(int argc, char** argv);
+int BenchCommand(int argc, char** argv);
 
 // Prints "codiff <command>: <message>" and a pointer to --help; returns 2.
 int UsageError(const char* command, const std::string& message);

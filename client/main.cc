@@ -3,6 +3,7 @@
 //   codiff qf INPUT... [--json]           header and predicted quality factors
 //   codiff health                         readiness (exit 0 only when SERVING)
 //   codiff info                           the served model and its settings
+//   codiff bench IMAGE                    median Restore wall time per mode
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -24,6 +25,7 @@ constexpr char kUsage[] =
     "  qf INPUT... [--json]          JPEG header quality factor and CaVE's prediction\n"
     "  health                        readiness check; exit 0 only when SERVING\n"
     "  info                          the served model, its limits and batching\n"
+    "  bench IMAGE [--runs N]        median wall time of Restore in each mode\n"
     "\n"
     "The server is --server HOST:PORT, else $CODIFF_SERVER, else localhost:50051.\n"
     "Run 'codiff COMMAND --help' for a command's options.\n"
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
   if (command == "qf") return QfCommand(argc - 1, argv + 1);
   if (command == "health") return HealthCommand(argc - 1, argv + 1);
   if (command == "info") return InfoCommand(argc - 1, argv + 1);
+  if (command == "bench") return BenchCommand(argc - 1, argv + 1);
   std::fprintf(stderr, "codiff: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitUsage;
 }

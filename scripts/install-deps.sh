@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
-  python3-grpcio python3-grpc-tools python3-pkg-resources prometheus
+  python3-grpcio python3-grpc-tools python3-pkg-resources python3-yaml prometheus
 )
 
 # --deploy-tools: also the tools of the deployment checks (chart rendering and

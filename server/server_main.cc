@@ -108,13 +108,18 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
 
 // One full batch per replica, so that the first request does not pay for
 // allocator growth and lazy initialisation.
-absl::Status WarmUp(const LoadedReplicas& replicas, int batch) {
+// One small tile per mode: enough to fault in the weights and initialise the
+// allocator and kernels, without running a full batch of full tiles (which
+// took half a minute on 2 CPU cores).
+absl::Status WarmUp(const LoadedReplicas& replicas) {
   for (const auto& r : replicas.restorers) {
-    const int side = r->default_tiles().tile_size;
-    auto tiles = torch::full({batch, 3, side, side}, 0.5f);
-    std::vector<std::optional<uint64_t>> seeds(batch);
-    auto out = r->RunTiles(tiles, pipeline::RestoreMode::kPerceptual, seeds);
-    if (!out.ok()) return out.status();
+    const int side = std::min(256, r->default_tiles().tile_size);
+    auto tiles = torch::full({1, 3, side, side}, 0.5f);
+    std::vector<std::optional<uint64_t>> seeds(1);
+    for (auto mode : {pipeline::RestoreMode::kPerceptual, pipeline::RestoreMode::kFidelity}) {
+      auto out = r->RunTiles(tiles, mode, seeds);
+      if (!out.ok()) return out.status();
+    }
   }
   return absl::OkStatus();
 }
@@ -185,9 +190,7 @@ int Serve(int argc, char** argv) {
 
   const auto load_start = Clock::now();
   auto replicas = LoadReplicas(config);
-  absl::Status warm = replicas.ok() && config.warmup
-                          ? WarmUp(*replicas, config.batching.max_batch_size)
-                          : replicas.status();
+  absl::Status warm = replicas.ok() && config.warmup ? WarmUp(*replicas) : replicas.status();
   if (!warm.ok()) {
     std::fprintf(stderr, "codiff-server: cannot load model %s: %s\n", config.model_dir.c_str(),
                  std::string(warm.message()).c_str());

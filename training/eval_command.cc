@@ -1,20 +1,30 @@
 #include "training/eval_command.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/image/image_decoder.h"
+#include "core/image/image_encoder.h"
 #include "core/metrics/quality_metrics.h"
+#include "core/pipeline/restorer.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
-#include "core/weights/model_folder.h"
-#include "training/data/batch.h"
 #include "training/data/pair_dataset.h"
 
 namespace codiff::training {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct Sums {
   double psnr = 0, ssim = 0, psnrb = 0, seconds = 0, megapixels = 0;
@@ -36,56 +46,147 @@ struct Sums {
   }
 };
 
-// Replicate-pads to a multiple of 32 (CaVE's downsampling), runs `fn`, crops back.
-torch::Tensor Padded(const torch::Tensor& x,
-                     const std::function<torch::Tensor(torch::Tensor)>& fn) {
-  const int64_t h = x.size(2), w = x.size(3);
-  const int64_t ph = (32 - h % 32) % 32, pw = (32 - w % 32) % 32;
-  torch::Tensor p = torch::nn::functional::pad(
-      x, torch::nn::functional::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));
-  return fn(p).slice(2, 0, h).slice(3, 0, w);
+absl::StatusOr<pipeline::RestoreMode> ParseMode(const std::string& mode) {
+  if (mode == "perceptual" || mode == "generator") return pipeline::RestoreMode::kPerceptual;
+  if (mode == "fidelity" || mode == "cave") return pipeline::RestoreMode::kFidelity;
+  return absl::InvalidArgumentError("unknown mode '" + mode + "' (perceptual, fidelity)");
+}
+
+absl::StatusOr<pipeline::ColorFix> ParseColorFix(const std::string& name) {
+  if (name == "adain") return pipeline::ColorFix::kAdain;
+  if (name == "wavelet") return pipeline::ColorFix::kWavelet;
+  if (name == "none") return pipeline::ColorFix::kNone;
+  return absl::InvalidArgumentError("unknown colour fix '" + name + "' (adain, wavelet, none)");
+}
+
+std::string ModeName(const std::string& mode) {
+  if (mode == "generator") return "perceptual";
+  if (mode == "cave") return "fidelity";
+  return mode;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot read " + path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) return absl::InternalError("cannot write " + path);
+  return absl::OkStatus();
+}
+
+// ffmpeg's spp filter (simple post-processing: re-quantised shifted DCTs at
+// quality 6, the strongest) on a JPEG file, read back as RGB.
+absl::StatusOr<image::Image> RunSpp(const EvalOptions& options, const std::string& jpeg_path,
+                                    int qp, const std::string& out_path) {
+  const std::string command =
+      absl::StrCat(options.ffmpeg, " -nostdin -loglevel error -y -i '", jpeg_path,
+                   "' -vf spp=quality=6:qp=", qp, " -frames:v 1 -pix_fmt rgb24 '", out_path, "'");
+  if (std::system(command.c_str()) != 0) {
+    return absl::FailedPreconditionError("ffmpeg spp failed (is ffmpeg installed?): " + command);
+  }
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(out_path));
+  ASSIGN_OR_RETURN(image::DecodedImage decoded, image::DecodeImage(bytes));
+  return decoded.rgb;
 }
 
 absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
   torch::set_num_threads(options.threads);
-  torch::NoGradGuard no_grad;
-  ASSIGN_OR_RETURN(LoadedModel model, LoadModelFolder(options.model_dir));
-  models::OneStepGeneratorImpl& g = *model.generator;
-  g.eval();
+  std::vector<pipeline::RestoreMode> modes;
+  for (const std::string& m : options.modes) {
+    ASSIGN_OR_RETURN(pipeline::RestoreMode mode, ParseMode(m));
+    modes.push_back(mode);
+  }
+  ASSIGN_OR_RETURN(pipeline::ColorFix color_fix, ParseColorFix(options.color_fix));
+  ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Restorer> restorer,
+                   pipeline::Restorer::FromModelFolder(options.model_dir, {}));
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListImageFiles({options.data_dir}));
+  if (files.empty()) return absl::NotFoundError("no images in " + options.data_dir);
   if (options.max_images > 0 && static_cast<int>(files.size()) > options.max_images) {
     files.resize(options.max_images);
   }
+  const std::string scratch =
+      (fs::temp_directory_path() / absl::StrCat("codiff-eval-", getpid())).string();
+  if (!options.spp_qps.empty()) fs::create_directories(scratch);
+
   nlohmann::json report = nlohmann::json::object();
   for (int qf : options.qfs) {
     Sums jpeg;
-    std::map<std::string, Sums> modes;
+    std::map<std::string, Sums> by_mode;
+    std::map<int, Sums> spp;
+    double qf_abs_error = 0, qf_sum = 0;
     for (const std::string& f : files) {
       ASSIGN_OR_RETURN(image::Image hq, ReadRgbImage(f));
-      ASSIGN_OR_RETURN(image::Image lq, JpegRoundTrip(hq, qf));
-      RETURN_IF_ERROR(jpeg.Add(hq, lq));
-      const torch::Tensor x = ImageToTensor(lq).unsqueeze(0);
-      for (const std::string& mode : options.modes) {
+      image::EncodeOptions encode;
+      encode.format = image::ImageFormat::kJpeg;
+      encode.quality = qf;
+      ASSIGN_OR_RETURN(std::string jpeg_bytes, image::EncodeImage(hq, encode));
+      ASSIGN_OR_RETURN(image::DecodedImage lq, image::DecodeImage(jpeg_bytes));
+      RETURN_IF_ERROR(jpeg.Add(hq, lq.rgb));
+      const double megapixels = hq.width * static_cast<double>(hq.height) / 1e6;
+      std::string line = absl::StrCat("QF ", qf, " ", fs::path(f).filename().string());
+      for (size_t i = 0; i < modes.size(); ++i) {
+        pipeline::RestoreOptions restore;
+        restore.mode = modes[i];
+        restore.color_fix = color_fix;
         const auto start = std::chrono::steady_clock::now();
-        torch::Tensor y;
-        if (mode == "generator") {
-          y = Padded(x, [&](torch::Tensor p) { return (g.forward(p) + 1.0) / 2.0; });
-        } else if (mode == "cave") {
-          y = Padded(x, [&](torch::Tensor p) { return g.cave()->forward(p).first; });
-        } else {
-          return absl::InvalidArgumentError("unknown mode '" + mode + "' (generator, cave)");
-        }
-        Sums& s = modes[mode];
+        ASSIGN_OR_RETURN(pipeline::RestoreResult result, restorer->Restore(lq, restore));
+        Sums& s = by_mode[ModeName(options.modes[i])];
         s.seconds +=
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        s.megapixels += hq.width * static_cast<double>(hq.height) / 1e6;
-        RETURN_IF_ERROR(s.Add(hq, TensorToImage(y[0])));
+        s.megapixels += megapixels;
+        RETURN_IF_ERROR(s.Add(hq, result.image));
+        absl::StrAppend(&line, " ", ModeName(options.modes[i]), " ",
+                        std::round(metrics::Psnr(hq, result.image).value_or(0) * 100) / 100);
       }
+      if (options.estimate_qf) {
+        // The decoded pixels re-saved as PNG: CaVE sees no quantisation table.
+        image::EncodeOptions png;
+        png.format = image::ImageFormat::kPng;
+        ASSIGN_OR_RETURN(std::string png_bytes, image::EncodeImage(lq.rgb, png));
+        ASSIGN_OR_RETURN(image::DecodedImage resaved, image::DecodeImage(png_bytes));
+        ASSIGN_OR_RETURN(float predicted, restorer->EstimateQf(resaved));
+        qf_abs_error += std::abs(predicted - qf);
+        qf_sum += predicted;
+        absl::StrAppend(&line, " qf_pred ", std::round(predicted * 10) / 10);
+      }
+      if (!options.spp_qps.empty()) {
+        const std::string jpeg_path = scratch + "/in.jpg";
+        RETURN_IF_ERROR(WriteFile(jpeg_path, jpeg_bytes));
+        for (int qp : options.spp_qps) {
+          ASSIGN_OR_RETURN(image::Image filtered,
+                           RunSpp(options, jpeg_path, qp, scratch + "/out.png"));
+          RETURN_IF_ERROR(spp[qp].Add(hq, filtered));
+        }
+      }
+      if (options.progress) std::fprintf(stderr, "%s\n", line.c_str());
     }
     nlohmann::json entry = {{"jpeg", jpeg.Json(false)}};
-    for (const auto& [mode, s] : modes) entry[mode] = s.Json(true);
+    for (const auto& [mode, s] : by_mode) entry[mode] = s.Json(true);
+    if (!spp.empty()) {
+      int best = spp.begin()->first;
+      nlohmann::json all = nlohmann::json::object();
+      for (const auto& [qp, s] : spp) {
+        all[std::to_string(qp)] = s.psnr / s.n;
+        if (s.psnr > spp.at(best).psnr) best = qp;
+      }
+      entry["spp"] = spp.at(best).Json(false);
+      entry["spp"]["qp"] = best;
+      entry["spp"]["psnr_by_qp"] = all;
+    }
+    if (options.estimate_qf) {
+      entry["qf_estimate"] = {{"mae", qf_abs_error / files.size()},
+                              {"mean", qf_sum / files.size()}};
+    }
     report[std::to_string(qf)] = entry;
   }
+  if (!options.spp_qps.empty()) fs::remove_all(scratch);
+  report["images"] = files.size();
   return report;
 }
 

@@ -1,6 +1,9 @@
-// codiff-train eval: compress images at given QFs, restore them with a model
-// folder, and report PSNR / SSIM / PSNR-B on Y for the JPEG input and each
-// restoration mode, plus seconds per megapixel.
+// codiff-train eval: compress lossless images with libjpeg at given QFs,
+// restore them through the same Restorer the server runs (tiling, colour
+// fix, clamping), and report PSNR / SSIM / PSNR-B on Y for the JPEG input,
+// each restoration mode and, optionally, ffmpeg's spp deblocking filter;
+// plus seconds per megapixel and CaVE's QF estimate on the decoded pixels
+// (as if the JPEG had been re-saved as PNG: no header to read).
 #pragma once
 
 #include <string>
@@ -15,15 +18,23 @@ namespace codiff::training {
 struct EvalOptions {
   std::string model_dir;
   std::string data_dir;
-  std::vector<int> qfs = {10, 20, 30, 40};
-  // "generator": the one-step diffusion output; "cave": CaVE's own
-  // fidelity-oriented decoder.
-  std::vector<std::string> modes = {"generator"};
+  std::vector<int> qfs = {5, 10, 20, 30};
+  // "perceptual" (the one-step diffusion output) and/or "fidelity" (CaVE's
+  // restoring decoder); the older names "generator" / "cave" are accepted.
+  std::vector<std::string> modes = {"perceptual", "fidelity"};
+  std::string color_fix = "adain";  // adain | wavelet | none (the server's default: adain)
+  bool estimate_qf = true;
+  // ffmpeg spp qp values to try (empty: no spp row). The row reports, per QF,
+  // the qp with the best mean PSNR over the set, as a user tuning it would.
+  std::vector<int> spp_qps;
+  std::string ffmpeg = "ffmpeg";
   int max_images = 0;  // 0 = all
   int threads = 2;
+  bool progress = true;  // a line per image on stderr
 };
 
-// Returns {"<qf>": {"jpeg": {psnr, ssim, psnrb}, "<mode>": {..., "s_per_mp"}}}.
+// Returns {"<qf>": {"jpeg": {psnr, ssim, psnrb}, "<mode>": {..., "s_per_mp"},
+// "spp": {..., "qp"}, "qf_estimate": {"mae", "mean"}}, ...}.
 absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options);
 
 }  // namespace codiff::training

@@ -1,5 +1,7 @@
 #include "training/recipe.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -41,7 +43,8 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     // fall back to a default.
     CheckKeys(j,
               {"stage", "preset", "seed", "threads", "batch", "steps", "checkpoint_every",
-               "log_every", "output", "data", "validation", "stage1", "stage2", "description"},
+               "log_every", "lr_schedule", "lr_final_ratio", "warmup_steps", "output", "data",
+               "validation", "stage1", "stage2", "description"},
               "recipe");
     Get(j, "stage", r.stage);
     Get(j, "preset", r.preset);
@@ -51,6 +54,9 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     Get(j, "steps", r.steps);
     Get(j, "checkpoint_every", r.checkpoint_every);
     Get(j, "log_every", r.log_every);
+    Get(j, "lr_schedule", r.lr_schedule);
+    Get(j, "lr_final_ratio", r.lr_final_ratio);
+    Get(j, "warmup_steps", r.warmup_steps);
     Get(j, "output", r.output);
     r.output = ResolvePath(r.output, base_dir);
     r.data.seed = r.seed;
@@ -127,14 +133,65 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
   if (r.batch <= 0 || r.steps < 0 || r.threads <= 0) {
     return absl::InvalidArgumentError("recipe: batch and threads must be positive, steps >= 0");
   }
+  if (r.lr_schedule != "constant" && r.lr_schedule != "cosine") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("recipe: lr_schedule '", r.lr_schedule, "' is not constant or cosine"));
+  }
+  if (!(r.lr_final_ratio >= 0.0 && r.lr_final_ratio <= 1.0) || r.warmup_steps < 0) {
+    return absl::InvalidArgumentError(
+        "recipe: lr_final_ratio must be in [0, 1] and warmup_steps >= 0");
+  }
   if (r.output.empty()) return absl::InvalidArgumentError("recipe: 'output' (run dir) is required");
   if (r.data.dirs.empty()) return absl::InvalidArgumentError("recipe: data.train_dirs is empty");
   return r;
 }
 
-absl::StatusOr<Recipe> ReadRecipe(const std::string& path) {
+double LearningRateFactor(const Recipe& recipe, int64_t step) {
+  if (recipe.warmup_steps > 0 && step < recipe.warmup_steps) {
+    return static_cast<double>(step + 1) / recipe.warmup_steps;
+  }
+  if (recipe.lr_schedule != "cosine") return 1.0;
+  const int64_t span = recipe.steps - recipe.warmup_steps;
+  if (span <= 1) return 1.0;
+  const double progress = std::min(
+      1.0, static_cast<double>(step - recipe.warmup_steps) / static_cast<double>(span - 1));
+  const double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
+  return recipe.lr_final_ratio + (1.0 - recipe.lr_final_ratio) * cosine;
+}
+
+namespace {
+
+// Values of `patch` replace those of `base`; mappings merge key by key.
+void MergeInto(json& base, const json& patch) {
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    if (it.value().is_object() && base.contains(it.key()) && base[it.key()].is_object()) {
+      MergeInto(base[it.key()], it.value());
+    } else {
+      base[it.key()] = it.value();
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<json> SelectStage(const json& recipe, const std::string& stage) {
+  if (!recipe.is_object() || !recipe.contains("stages")) return recipe;
+  const json& stages = recipe.at("stages");
+  if (!stages.is_object() || !stages.contains(stage) || !stages.at(stage).is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("recipe: 'stages' has no mapping for ", stage.empty() ? "(none)" : stage));
+  }
+  json merged = recipe;
+  merged.erase("stages");
+  MergeInto(merged, stages.at(stage));
+  merged["stage"] = stage;
+  return merged;
+}
+
+absl::StatusOr<Recipe> ReadRecipe(const std::string& path, const std::string& stage) {
   ASSIGN_OR_RETURN(json j, ReadYamlFileAsJson(path));
-  return RecipeFromJson(j, fs::current_path().string());
+  ASSIGN_OR_RETURN(json selected, SelectStage(j, stage));
+  return RecipeFromJson(selected, fs::current_path().string());
 }
 
 }  // namespace codiff::training

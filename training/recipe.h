@@ -56,6 +56,13 @@ struct Recipe {
   int64_t steps = 1000;
   int checkpoint_every = 200;
   int log_every = 10;
+  // Learning-rate schedule applied to every optimizer of the stage: the
+  // stage's lr is the peak; "cosine" decays it to lr * lr_final_ratio by the
+  // last step (short CPU runs gain most from the decay), after a linear
+  // warm-up of warmup_steps.
+  std::string lr_schedule = "constant";  // constant | cosine
+  double lr_final_ratio = 0.1;
+  int warmup_steps = 0;
   std::string output;  // run directory
   DataOptions data;
   ValidationOptions validation;
@@ -69,6 +76,15 @@ struct Recipe {
 // ../shared/datasets/train when run from the repository root, and the
 // command line can override data, validation and output paths.
 absl::StatusOr<Recipe> RecipeFromJson(const nlohmann::json& json, const std::string& base_dir);
-absl::StatusOr<Recipe> ReadRecipe(const std::string& path);
+// A recipe file may describe several stages: shared keys at the top and
+// per-stage overrides under `stages: {stage1: {...}, stage2: {...}}`.
+// SelectStage merges the named stage's overrides over the shared keys (and
+// returns a single-stage recipe unchanged).
+absl::StatusOr<nlohmann::json> SelectStage(const nlohmann::json& recipe, const std::string& stage);
+absl::StatusOr<Recipe> ReadRecipe(const std::string& path, const std::string& stage = "");
+
+// The multiplier of the peak learning rate at `step` (0-based) under the
+// recipe's schedule.
+double LearningRateFactor(const Recipe& recipe, int64_t step);
 
 }  // namespace codiff::training

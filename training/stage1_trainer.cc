@@ -15,6 +15,7 @@
 #include "core/util/torch_status.h"
 #include "training/checkpoint.h"
 #include "training/data/batch.h"
+#include "training/learning_rate.h"
 #include "training/losses.h"
 #include "training/run_log.h"
 #include "training/stage1_validation.h"
@@ -92,6 +93,7 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
   for (; step < recipe.steps; ++step) {
     if (options.stop_after >= 0 && step >= options.stop_after) break;
     ASSIGN_OR_RETURN(Batch batch, loader.Next());
+    SetLearningRate(optimizer, recipe.stage1.lr * LearningRateFactor(recipe, step));
     auto [restored, qf_pred] = cave->forward(batch.lq);
     Stage1Losses losses = Stage1Loss(recipe.stage1.objective, restored, batch.hq, qf_pred, batch.qf,
                                      recipe.stage1.qf_weight);
@@ -105,6 +107,7 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
     result.total_losses.push_back(total);
     log.Step(step,
              {{"loss", total},
+              {"lr", recipe.stage1.lr * LearningRateFactor(recipe, step)},
               {"l1_restoration", losses.restoration.item<double>()},
               {"l1_qf", losses.quality.item<double>()}},
              options.quiet ? 0 : recipe.log_every);

@@ -14,6 +14,7 @@
 #include "core/util/torch_status.h"
 #include "training/checkpoint.h"
 #include "training/data/batch.h"
+#include "training/learning_rate.h"
 #include "training/run_log.h"
 #include "training/stage1_validation.h"
 #include "training/stage2_model.h"
@@ -176,6 +177,10 @@ absl::StatusOr<RunResult> Stage2Impl(const Recipe& recipe, const RunOptions& opt
     if (options.stop_after >= 0 && step >= options.stop_after) break;
     ASSIGN_OR_RETURN(Batch batch, loader.Next());
     const torch::Tensor hq_pm = batch.hq * 2.0 - 1.0;
+    const double lr_factor = LearningRateFactor(recipe, step);
+    SetLearningRate(gen_opt, o.lr * lr_factor);
+    SetLearningRate(disc_opt, o.disc_lr * lr_factor);
+    SetLearningRate(vae_opt, o.vae_pretrain_lr * lr_factor);
 
     if (pretrain_vae && step < o.vae_pretrain_steps) {
       // Autoencoder warm-up: the VAE learns to reproduce HQ images first.

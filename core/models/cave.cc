@@ -254,7 +254,8 @@ std::pair<torch::Tensor, torch::Tensor> CaVEImpl::forward(const torch::Tensor& x
   h = up1_convt_->forward(h + f.x2);
   h = up_blocks(up1_blocks_, h, "up1_qfatt_0");
   if (trace != nullptr) (*trace)["up1"] = h;
-  const torch::Tensor restored = m_tail_->forward(h + f.x1);
+  torch::Tensor restored = m_tail_->forward(h + f.x1);
+  if (config_.global_residual) restored = restored + x;
   return {restored, qf};
 }
 

@@ -40,6 +40,9 @@ struct CaVEConfig {
   // around that offset, so it must stay on to reproduce their outputs; it
   // only affects the restoring decoder, never the tokens or the QF.
   bool restoration_plus_one = true;
+  // The restoring decoder's output is added to the input image (residual
+  // learning). Off in the reference; on for presets trained from scratch.
+  bool global_residual = false;
   // VisualEmbedding/PredictQf replicate-pad bottom/right to this multiple (as
   // the reference does), and the strided convs then round down.
   int64_t padding_multiple = 8;

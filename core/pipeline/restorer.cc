@@ -54,6 +54,10 @@ TileConfig DefaultTileConfig(const models::ModelArchitecture& arch) {
   // SD's UNet has a larger receptive field per latent pixel, so it gets a
   // wider overlap to hide the seams.
   if (arch.preset == "sd21") return {512, 128};
+  // small: its VAE mid block has no attention and its UNet attends only at
+  // 1/16 of the image, so memory stays moderate at 1024; big tiles mean a
+  // 1024x1024 photo is one tile with no overlap recomputed.
+  if (arch.preset == "small") return {1024, 64};
   return {512, 64};
 }
 

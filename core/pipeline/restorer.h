@@ -76,7 +76,7 @@ struct PreparedImage {
   std::vector<std::optional<uint64_t>> TileSeeds() const;
 };
 
-// Tile size / overlap per preset: tiny 64/16, small 512/64, sd21 512/128
+// Tile size / overlap per preset: tiny 64/16, small 1024/64, sd21 512/128
 // (anything else: 512/64).
 TileConfig DefaultTileConfig(const models::ModelArchitecture& arch);
 

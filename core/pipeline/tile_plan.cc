@@ -14,10 +14,20 @@ namespace {
 constexpr int kBlockAlign = 8;
 constexpr int kMinBucket = 64;
 
+// The bucket ladder 64, 96, 128, 160, 192, 224, 256, 320, ... : each power
+// of two p >= 128 followed by 1.25p, 1.5p and 1.75p (all multiples of 32).
+// Padding wastes at most (1.25)^2 = 1.56x of the area (powers of two alone
+// wasted up to 4x, which on a CPU is 4x the time), while the number of
+// distinct tile shapes stays logarithmic in the tile size.
 int Bucket(int side, int tile_size) {
-  int bucket = kMinBucket;
-  while (bucket < side && bucket < tile_size) bucket *= 2;
-  return std::min(bucket, tile_size);
+  if (side <= kMinBucket) return std::min(kMinBucket, tile_size);
+  if (side <= 96) return std::min(96, tile_size);
+  for (int p = 128;; p *= 2) {
+    for (int quarters = 4; quarters < 8; ++quarters) {
+      const int bucket = p * quarters / 4;
+      if (bucket >= side || bucket >= tile_size) return std::min(bucket, tile_size);
+    }
+  }
 }
 
 // Tile count along one axis for a stride; a side that fits in one tile gets

@@ -20,10 +20,12 @@ struct Tile {
 };
 
 // Images smaller than a tile along a side are reflect-padded up to a bucket:
-// the smallest of 64, 128, 256, ... (powers of two, at least 64) that holds
-// the side, capped at tile_size. Larger sides use full tiles. So every tile
-// of a plan is square and its side is tile_size or a power of two, which
-// keeps the number of distinct tile shapes across requests small.
+// the smallest of 64, 96, 128, 160, 192, 224, 256, 320, ... (each power of
+// two p >= 128, then 1.25p, 1.5p, 1.75p) that holds the longer side, capped
+// at tile_size. Larger sides use full tiles. So every tile of a plan is
+// square and its side is tile_size or a ladder step, which keeps the number
+// of distinct tile shapes across requests small and the padding under 1.56x
+// of the area.
 struct TilePlan {
   int image_width = 0;
   int image_height = 0;

@@ -46,9 +46,13 @@ TEST(TilePlanTest, RejectsBadConfigs) {
 TEST(TilePlanTest, SmallImagesUseOneBucketedTile) {
   for (auto [w, h, expected] : std::vector<std::tuple<int, int, int>>{{1, 1, 64},
                                                                       {31, 17, 64},
-                                                                      {65, 3, 128},
+                                                                      {65, 3, 96},
+                                                                      {97, 3, 128},
+                                                                      {129, 3, 160},
                                                                       {200, 256, 256},
-                                                                      {300, 20, 512},
+                                                                      {300, 20, 320},
+                                                                      {321, 20, 384},
+                                                                      {500, 20, 512},
                                                                       {512, 512, 512}}) {
     auto plan = PlanTiles(w, h, {512, 64});
     ASSERT_TRUE(plan.ok()) << plan.status();

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Trains the bundled default model end to end with training/recipes/default.yaml:
+# stage 1 (CaVE, dual learning), stage 2 (one-step generator), export to a
+# model folder, and the validation table. Resumable: run it again after an
+# interruption and each stage continues from its last checkpoint (finished
+# stages are skipped). About 100 minutes on 2 CPU cores.
+#
+#   bash scripts/train-default.sh [--data DIR] [--val DIR] [--runs DIR] [--output MODEL_DIR]
+#
+# Defaults: --data ../shared/datasets/train (Urban100 colour + CBSD68, lossless
+# PNG), --val ../shared/datasets/val (Kodak crops + McMaster; validation only,
+# never trained on), --runs runs/default, --output models/default.
+# The exact training files (name, size, SHA-256) are written to
+# RUNS/training-data.tsv so a model card can say what was used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+data=../shared/datasets/train
+val=../shared/datasets/val
+runs=runs/default
+output=models/default
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data) data=$2; shift 2 ;;
+    --val) val=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --output) output=$2; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "train-default.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+build_dir=${CODIFF_BUILD_DIR:-build}
+train="$build_dir/training/codiff-train"
+recipe=training/recipes/default.yaml
+[ -x "$train" ] || bash scripts/build.sh
+[ -d "$data" ] || { echo "train-default.sh: no training data at $data" >&2; exit 1; }
+mkdir -p "$runs"
+
+echo "== training data: $data"
+(cd "$data" && find . -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) -print0 |
+  sort -z | xargs -0 sha256sum) | awk '{print $2 "\t" $1}' > "$runs/training-data.tsv"
+echo "   $(wc -l < "$runs/training-data.tsv") files, list in $runs/training-data.tsv"
+
+# A stage is resumed when its run directory holds a checkpoint that has not
+# reached the recipe's step count, skipped when it has.
+checkpoint_step() {
+  local state="$1/checkpoint/state.json"
+  [ -f "$state" ] || { echo -1; return; }
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' "$state"
+}
+
+run_stage() {
+  local stage=$1 dir=$2 steps=$3
+  shift 3
+  local done_steps
+  done_steps=$(checkpoint_step "$dir")
+  if [ "$done_steps" -ge "$steps" ]; then
+    echo "== $stage: finished earlier ($done_steps/$steps steps), skipped"
+    return
+  fi
+  local resume=()
+  if [ "$done_steps" -ge 0 ]; then resume=(--resume); fi
+  echo "== $stage: steps $(( done_steps < 0 ? 0 : done_steps ))..$steps ${resume[*]}"
+  local start=$SECONDS
+  "$train" "$stage" --recipe "$recipe" --output "$dir" --data "$data" --val "$val" "${resume[@]}" "$@"
+  echo "== $stage: $(( (SECONDS - start) / 60 )) min"
+}
+
+stage_steps() {
+  python3 - "$recipe" "$1" <<'EOF'
+import sys, yaml
+r = yaml.safe_load(open(sys.argv[1]))
+s = dict(r); s.update(r["stages"][sys.argv[2]])
+print(s["steps"])
+EOF
+}
+
+run_stage stage1 "$runs/stage1" "$(stage_steps stage1)"
+run_stage stage2 "$runs/stage2" "$(stage_steps stage2)" --cave "$runs/stage1"
+
+echo "== export to $output"
+"$train" export --run "$runs/stage2" --output "$output"
+cp "$runs/training-data.tsv" "$output/training-data.tsv"
+
+echo "== validation table ($val)"
+"$train" eval --model "$output" --data "$val" --qf 5,10,20,30,50 --quiet \
+  --json "$runs/eval.json" | tee "$runs/eval.txt"
+echo "== done: model in $output, table in $runs/eval.txt"

@@ -1,0 +1,99 @@
+// Recipes: per-stage sections of a two-stage file, the learning-rate
+// schedule, and the shipped recipes parse.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "training/recipe.h"
+
+namespace codiff::training {
+namespace {
+
+nlohmann::json TwoStage() {
+  return nlohmann::json::parse(R"({
+    "preset": "tiny", "seed": 4, "threads": 1, "steps": 100,
+    "data": {"train_dirs": ["/data"], "crop": 64},
+    "stages": {
+      "stage1": {"batch": 8, "output": "/runs/s1", "stage1": {"lr": 0.001}},
+      "stage2": {"batch": 2, "steps": 50, "output": "/runs/s2",
+                 "data": {"crop": 96}, "stage2": {"cave": "/runs/s1"}}
+    }
+  })");
+}
+
+TEST(RecipeTest, StageSectionsOverrideTheSharedKeys) {
+  auto s1 = SelectStage(TwoStage(), "stage1");
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  auto r1 = RecipeFromJson(*s1, "/");
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_EQ(r1->stage, "stage1");
+  EXPECT_EQ(r1->batch, 8);
+  EXPECT_EQ(r1->steps, 100);
+  EXPECT_EQ(r1->output, "/runs/s1");
+  EXPECT_DOUBLE_EQ(r1->stage1.lr, 0.001);
+  EXPECT_EQ(r1->data.crop, 64);
+
+  auto s2 = SelectStage(TwoStage(), "stage2");
+  ASSERT_TRUE(s2.ok());
+  auto r2 = RecipeFromJson(*s2, "/");
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->steps, 50);
+  EXPECT_EQ(r2->data.crop, 96);                                 // merged key by key:
+  EXPECT_EQ(r2->data.dirs, std::vector<std::string>{"/data"});  // the shared one stays
+  EXPECT_EQ(r2->stage2.cave, "/runs/s1");
+  EXPECT_FALSE(s2->contains("stages"));
+
+  EXPECT_FALSE(SelectStage(TwoStage(), "stage3").ok());
+  // A single-stage recipe is returned as it is.
+  nlohmann::json single = {{"stage", "stage1"}, {"steps", 3}};
+  EXPECT_EQ(*SelectStage(single, "stage1"), single);
+}
+
+TEST(RecipeTest, CosineScheduleWarmsUpThenDecaysToTheFinalRatio) {
+  Recipe r;
+  r.steps = 1000;
+  EXPECT_DOUBLE_EQ(LearningRateFactor(r, 0), 1.0);  // constant by default
+  EXPECT_DOUBLE_EQ(LearningRateFactor(r, 999), 1.0);
+  r.lr_schedule = "cosine";
+  r.lr_final_ratio = 0.1;
+  r.warmup_steps = 100;
+  EXPECT_DOUBLE_EQ(LearningRateFactor(r, 0), 0.01);
+  EXPECT_DOUBLE_EQ(LearningRateFactor(r, 49), 0.5);
+  EXPECT_DOUBLE_EQ(LearningRateFactor(r, 100), 1.0);
+  EXPECT_NEAR(LearningRateFactor(r, 999), 0.1, 1e-12);
+  // Halfway through the decay: the mean of peak and floor.
+  EXPECT_NEAR(LearningRateFactor(r, 100 + 899 / 2.0), 0.55, 2e-3);
+  for (int64_t s = 101; s < 1000; ++s) {
+    EXPECT_LE(LearningRateFactor(r, s), LearningRateFactor(r, s - 1)) << s;
+  }
+}
+
+TEST(RecipeTest, RejectsBadSchedules) {
+  nlohmann::json j = {{"stage", "stage1"},
+                      {"output", "/runs/x"},
+                      {"data", {{"train_dirs", {"/data"}}}},
+                      {"lr_schedule", "step"}};
+  EXPECT_FALSE(RecipeFromJson(j, "/").ok());
+  j["lr_schedule"] = "cosine";
+  j["lr_final_ratio"] = 1.5;
+  EXPECT_FALSE(RecipeFromJson(j, "/").ok());
+  j["lr_final_ratio"] = 0.1;
+  EXPECT_TRUE(RecipeFromJson(j, "/").ok());
+}
+
+TEST(RecipeTest, ShippedRecipesParseForEveryStageTheyDescribe) {
+  const std::string dir = std::string(CODIFF_SOURCE_DIR) + "/training/recipes/";
+  for (const char* stage : {"stage1", "stage2"}) {
+    auto r = ReadRecipe(dir + "default.yaml", stage);
+    ASSERT_TRUE(r.ok()) << stage << ": " << r.status();
+    EXPECT_EQ(r->preset, "small");
+    EXPECT_EQ(r->stage, stage);
+  }
+  for (const char* file : {"small_stage1_dual.yaml", "small_stage1_explicit.yaml",
+                           "small_stage2.yaml", "sd21_stage2_lora.yaml"}) {
+    EXPECT_TRUE(ReadRecipe(dir + file).ok()) << file;
+  }
+}
+
+}  // namespace
+}  // namespace codiff::training
