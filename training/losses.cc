@@ -17,9 +17,16 @@ torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tenso
 
 Stage1Losses Stage1Loss(const std::string& objective, const torch::Tensor& restored,
                         const torch::Tensor& hq, const torch::Tensor& qf_pred,
-                        const torch::Tensor& qf, double qf_weight) {
+                        const torch::Tensor& qf, double qf_weight,
+                        const std::string& restoration_loss) {
   Stage1Losses l;
-  l.restoration = (restored - hq).abs().mean();
+  if (restoration_loss == "l1") {
+    l.restoration = (restored - hq).abs().mean();
+  } else if (restoration_loss == "mse") {
+    l.restoration = (restored - hq).pow(2).mean();
+  } else {
+    throw std::invalid_argument("restoration_loss must be l1 or mse: " + restoration_loss);
+  }
   l.quality = QualityFactorLoss(qf_pred, qf);
   if (objective == "dual") {
     l.total = l.restoration + qf_weight * l.quality;

@@ -14,14 +14,16 @@ torch::Tensor QualityTarget(const torch::Tensor& qf);
 // L1(qf_pred, (100 - QF) / 100); qf_pred [B, 1] or [B], qf [B] in 0..100.
 torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tensor& qf);
 
-// Stage 1. "dual": L1(restored, HQ) + qf_weight * QF loss; "explicit": the
-// QF loss only; "implicit": the restoration loss only.
+// Stage 1. "dual": restoration loss + qf_weight * QF loss; "explicit": the
+// QF loss only; "implicit": the restoration loss only. The restoration loss
+// is L1 (the paper) or, with restoration_loss "mse", the mean squared error.
 struct Stage1Losses {
   torch::Tensor total, restoration, quality;
 };
 Stage1Losses Stage1Loss(const std::string& objective, const torch::Tensor& restored,
                         const torch::Tensor& hq, const torch::Tensor& qf_pred,
-                        const torch::Tensor& qf, double qf_weight);
+                        const torch::Tensor& qf, double qf_weight,
+                        const std::string& restoration_loss = "l1");
 
 // Mean SSIM with an 11-tap Gaussian window (sigma 1.5), computed per channel
 // over the valid region (no padding), data range 1, K1 0.01, K2 0.03.

@@ -91,7 +91,8 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     }
     if (j.contains("stage1")) {
       const json& s = j.at("stage1");
-      CheckKeys(s, {"objective", "lr", "qf_weight"}, "stage1");
+      CheckKeys(s, {"objective", "lr", "qf_weight", "restoration_loss"}, "stage1");
+      Get(s, "restoration_loss", r.stage1.restoration_loss);
       Get(s, "objective", r.stage1.objective);
       Get(s, "lr", r.stage1.lr);
       Get(s, "qf_weight", r.stage1.qf_weight);
@@ -132,6 +133,10 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
   }
   if (r.batch <= 0 || r.steps < 0 || r.threads <= 0) {
     return absl::InvalidArgumentError("recipe: batch and threads must be positive, steps >= 0");
+  }
+  if (r.stage1.restoration_loss != "l1" && r.stage1.restoration_loss != "mse") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "recipe: stage1.restoration_loss '", r.stage1.restoration_loss, "' is not l1 or mse"));
   }
   if (r.lr_schedule != "constant" && r.lr_schedule != "cosine") {
     return absl::InvalidArgumentError(

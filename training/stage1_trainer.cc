@@ -96,7 +96,7 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
     SetLearningRate(optimizer, recipe.stage1.lr * LearningRateFactor(recipe, step));
     auto [restored, qf_pred] = cave->forward(batch.lq);
     Stage1Losses losses = Stage1Loss(recipe.stage1.objective, restored, batch.hq, qf_pred, batch.qf,
-                                     recipe.stage1.qf_weight);
+                                     recipe.stage1.qf_weight, recipe.stage1.restoration_loss);
     optimizer.zero_grad();
     losses.total.backward();
     optimizer.step();
@@ -108,7 +108,7 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
     log.Step(step,
              {{"loss", total},
               {"lr", recipe.stage1.lr * LearningRateFactor(recipe, step)},
-              {"l1_restoration", losses.restoration.item<double>()},
+              {"restoration", losses.restoration.item<double>()},
               {"l1_qf", losses.quality.item<double>()}},
              options.quiet ? 0 : recipe.log_every);
     const int64_t done = step + 1;

@@ -81,7 +81,9 @@ absl::StatusOr<RunResult> Stage2Impl(const Recipe& recipe, const RunOptions& opt
   torch::optim::AdamW gen_opt = adamw(model.generator_trainable, o.lr, o.weight_decay);
   torch::optim::AdamW disc_opt = adamw(model.discriminator_trainable, o.disc_lr, o.weight_decay);
   // Optional autoencoder warm-up of the VAE (presets without pretrained VAE).
-  const bool pretrain_vae = o.vae_pretrain_steps > 0 && g.architecture().vae_lora.rank == 0;
+  // Not for a residual generator: its decoder predicts a correction, not an image.
+  const bool pretrain_vae = o.vae_pretrain_steps > 0 && g.architecture().vae_lora.rank == 0 &&
+                            !g.architecture().residual_output;
   std::vector<torch::Tensor> vae_params = g.vae()->parameters();
   torch::optim::Adam vae_opt(vae_params, torch::optim::AdamOptions(o.vae_pretrain_lr));
   std::optional<Ema> ema;

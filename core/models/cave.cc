@@ -136,6 +136,13 @@ CaVEImpl::CaVEImpl(const CaVEConfig& config) : config_(config) {
 
   m_tail_ = register_module(
       "m_tail", nn::Conv2d(nn::Conv2dOptions(nc[0], config_.out_channels, 3).padding(1)));
+  if (config_.global_residual) {
+    // A residual restorer starts as the identity: a random tail would first
+    // have to be unlearned (measured: it costs hundreds of steps on CPU).
+    torch::NoGradGuard no_grad;
+    m_tail_->weight.zero_();
+    m_tail_->bias.zero_();
+  }
 
   // Parameter-free layers stay in the Sequential so the Linear layers keep
   // the reference indices 6, 8 and 10.

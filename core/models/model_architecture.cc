@@ -98,6 +98,8 @@ ModelArchitecture Small() {
   // the reference's +1 offsets are a checkpoint quirk this model need not carry.
   a.cave.global_residual = true;
   a.cave.restoration_plus_one = false;
+  // Likewise the generator: its image is the input plus the decoder's output.
+  a.residual_output = true;
   a.unet.in_channels = 16;
   a.unet.out_channels = 16;
   a.unet.block_out_channels = {32, 64, 128, 128};
@@ -162,6 +164,7 @@ absl::StatusOr<ModelArchitecture> PresetArchitecture(const std::string& name) {
 nlohmann::json ArchitectureToJson(const ModelArchitecture& arch) {
   return json{{"preset", arch.preset},
               {"timestep", arch.timestep},
+              {"residual_output", arch.residual_output},
               {"schedule",
                {{"num_train_timesteps", arch.schedule.num_train_timesteps},
                 {"beta_start", arch.schedule.beta_start},
@@ -182,6 +185,7 @@ absl::StatusOr<ModelArchitecture> ArchitectureFromJson(const nlohmann::json& j) 
   try {
     a.preset = j.value("preset", std::string("custom"));
     a.timestep = j.value("timestep", a.timestep);
+    a.residual_output = j.value("residual_output", false);
     if (j.contains("schedule")) {
       const json& s = j.at("schedule");
       if (s.value("beta_schedule", std::string("scaled_linear")) != "scaled_linear") {

@@ -23,6 +23,12 @@ struct ModelArchitecture {
   DdpmScheduleConfig schedule;
   // T_L: CODiff runs its single step at 499 (OSEDiff uses 999).
   int64_t timestep = 499;
+  // The generator's image is the input plus the VAE decoder's output (a
+  // residual), for presets whose VAE is trained from scratch: it starts at
+  // the JPEG instead of at what an untrained autoencoder reconstructs. The
+  // decoder's conv_out is zero-initialised so the untrained generator is the
+  // identity. Off for sd21 (the paper's generator).
+  bool residual_output = false;
   // LoRA for the generator (rank 0 = none, every weight trained directly).
   LoraSettings unet_lora{/*rank=*/0, /*alpha=*/0.0};
   LoraSettings vae_lora{/*rank=*/0, /*alpha=*/0.0};

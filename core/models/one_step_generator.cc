@@ -10,6 +10,20 @@ OneStepGeneratorImpl::OneStepGeneratorImpl(const ModelArchitecture& arch)
   proj_ = register_module("proj", torch::nn::Linear(arch.projection_in(), arch.projection_out()));
   unet_ = register_module("unet", UNet2DConditionModel(arch.unet));
   vae_ = register_module("vae", AutoencoderKL(arch.vae));
+  if (arch.residual_output) {
+    // The untrained residual generator is the identity (see residual_output).
+    torch::NoGradGuard no_grad;
+    for (auto& p : vae_->named_parameters()) {
+      if (p.key().rfind("decoder.conv_out.", 0) == 0) p.value().zero_();
+    }
+  }
+}
+
+torch::Tensor OneStepGeneratorImpl::DecodeImage(const torch::Tensor& z_high,
+                                                const torch::Tensor& x) {
+  torch::Tensor out = vae_->Decode(z_high / arch_.vae.scaling_factor);
+  if (arch_.residual_output) out = out + (x * 2.0 - 1.0);
+  return out.clamp(-1.0, 1.0);
 }
 
 Conditioning OneStepGeneratorImpl::Condition(const torch::Tensor& x) {
@@ -29,7 +43,7 @@ torch::Tensor OneStepGeneratorImpl::Generate(const torch::Tensor& x, const torch
                   torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
   torch::Tensor eps = unet_->forward(z_low, timestep, context);
   torch::Tensor z_high = schedule_.PredictOriginal(z_low, eps, arch_.timestep);
-  torch::Tensor out = vae_->Decode(z_high / scaling).clamp(-1.0, 1.0);
+  torch::Tensor out = DecodeImage(z_high, x);
   if (trace != nullptr) {
     (*trace)["z_L"] = z_low;
     (*trace)["eps"] = eps;

@@ -45,6 +45,11 @@ class OneStepGeneratorImpl : public torch::nn::Module {
   torch::Tensor Generate(const torch::Tensor& x, const torch::Tensor& context,
                          const GenerateOptions& options = {}, Trace* trace = nullptr);
 
+  // The image from a predicted latent z_H (scaled): VAE-decoded, plus the
+  // input when the architecture has residual_output; clamped to [-1, 1].
+  // x is the generator's input in [0, 1].
+  torch::Tensor DecodeImage(const torch::Tensor& z_high, const torch::Tensor& x);
+
   // Condition + Generate on the same input.
   torch::Tensor forward(const torch::Tensor& x, const GenerateOptions& options = {},
                         Trace* trace = nullptr);

@@ -163,7 +163,7 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
       const torch::Tensor eps = generator_->unet()->forward(z_low, timestep, conditioning.context);
       const torch::Tensor z_high =
           generator_->schedule().PredictOriginal(z_low, eps, arch.timestep);
-      const torch::Tensor y = generator_->vae()->Decode(z_high / scaling).clamp(-1.0, 1.0);
+      const torch::Tensor y = generator_->DecodeImage(z_high, x);
       out = (y + 1.0) / 2.0;
     }
     if (qf_out != nullptr) {

@@ -26,6 +26,10 @@ TEST(TrainingLossesTest, Stage1ObjectivesCombineAsSpecified) {
               1e-7);
   EXPECT_NEAR(Stage1Loss("implicit", restored, hq, pred, qf, 1e-3).total.item<double>(), 0.5, 1e-7);
   EXPECT_THROW(Stage1Loss("both", restored, hq, pred, qf, 1e-3), std::invalid_argument);
+  // mse: 0.5^2 + 0.001 * 0.05
+  EXPECT_NEAR(Stage1Loss("dual", restored, hq, pred, qf, 1e-3, "mse").total.item<double>(), 0.25005,
+              1e-7);
+  EXPECT_THROW(Stage1Loss("dual", restored, hq, pred, qf, 1e-3, "huber"), std::invalid_argument);
 }
 
 TEST(TrainingLossesTest, SsimOfConstantImagesIsTheLuminanceTerm) {
