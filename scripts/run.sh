@@ -9,9 +9,9 @@ bash scripts/build.sh
 build_dir=${CODIFF_BUILD_DIR:-build}
 model=models/default
 if [ ! -f "$model/model.yaml" ]; then
-  # No trained default model is committed yet (issue 7). Serve a seeded
-  # random `small` model so the service can be tried end to end; its output
-  # is NOT a restoration, and the server reports trained=false.
+  # A checkout without the bundled model (e.g. a sparse clone). Serve a
+  # seeded random `small` model so the service can be tried end to end; its
+  # output is NOT a restoration, and the server reports trained=false.
   model="$build_dir/models/untrained-small"
   echo "run.sh: WARNING: models/default is missing; serving an UNTRAINED random model ($model)" >&2
   [ -f "$model/model.yaml" ] || "$build_dir"/tools/codiff-model init --preset small --seed 1 --out "$model"
