@@ -39,7 +39,7 @@ struct ServerConfig {
   // "cpu", "cuda:0", ...; one inference thread per replica per device.
   std::vector<std::string> devices = {"cpu"};
   int replicas_per_device = 1;
-  int torch_threads = 0;   // intra-op threads per process; 0 = LibTorch default
+  int torch_threads = 0;   // intra-op threads per process; 0 = every core
   int tile_size = 0;       // 0 = the model's default
   int tile_overlap = -1;   // -1 = the model's default
   int worker_threads = 2;  // decode / blend / encode pool

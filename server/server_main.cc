@@ -144,7 +144,12 @@ int Serve(int argc, char** argv) {
     return 2;
   }
   const ServerConfig config = *std::move(config_or);
-  if (config.torch_threads > 0) torch::set_num_threads(config.torch_threads);
+  // Set explicitly even for the default: left to LibTorch, the model ran at
+  // the speed of one thread on 2 cores (1024x1024 fidelity 4.1 s vs 3.1 s).
+  const int torch_threads =
+      config.torch_threads > 0 ? config.torch_threads
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  torch::set_num_threads(torch_threads);
 
   ServerMetrics metrics;
   if (absl::Status exposed = metrics.Expose(config.metrics_listen); !exposed.ok()) {
