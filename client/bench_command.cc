@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +16,8 @@
 #include "client/connection.h"
 #include "client/exit_codes.h"
 #include "client/grpc_status_text.h"
+#include "client/input_expansion.h"
+#include "client/input_reader.h"
 #include "codiff/v1/codiff.grpc.pb.h"
 
 namespace codiff::client {
@@ -85,11 +85,12 @@ int BenchCommand(int argc, char** argv) {
   }
   if (modes.empty()) return UsageError("bench", "--modes is empty");
 
-  const std::string path = line->positional().front();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return UsageError("bench", "cannot read " + path);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
+  Input input;
+  input.path = line->positional().front();
+  auto bytes = ReadInput(input);
+  if (!bytes.ok()) {
+    return UsageError("bench", input.display() + ": " + std::string(bytes.status().message()));
+  }
 
   auto channel = MakeChannel(*connection);
   if (!channel.ok()) return UsageError("bench", std::string(channel.status().message()));
@@ -103,7 +104,7 @@ int BenchCommand(int argc, char** argv) {
   std::string json = "{";
   for (size_t i = 0; i < modes.size(); ++i) {
     v1::RestoreRequest request;
-    request.set_image(bytes.str());
+    request.set_image(*bytes);
     request.mutable_options()->set_mode(mode_values[i]);
     std::vector<double> wall, compute;
     int width = 0, height = 0, tiles = 0;

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include <torch/torch.h>
 
@@ -29,7 +28,8 @@ namespace fs = std::filesystem;
 struct Sums {
   double psnr = 0, ssim = 0, psnrb = 0, seconds = 0, megapixels = 0;
   int n = 0;
-  absl::Status Add(const image::Image& ref, const image::Image& test) {
+  // Returns the image's PSNR (for the progress line).
+  absl::StatusOr<double> Add(const image::Image& ref, const image::Image& test) {
     ASSIGN_OR_RETURN(double p, metrics::Psnr(ref, test));
     ASSIGN_OR_RETURN(double s, metrics::Ssim(ref, test));
     ASSIGN_OR_RETURN(double b, metrics::PsnrB(ref, test));
@@ -37,7 +37,7 @@ struct Sums {
     ssim += s;
     psnrb += std::min(b, 100.0);
     ++n;
-    return absl::OkStatus();
+    return p;
   }
   nlohmann::json Json(bool timed) const {
     nlohmann::json j = {{"psnr", psnr / n}, {"ssim", ssim / n}, {"psnrb", psnrb / n}};
@@ -65,14 +65,6 @@ std::string ModeName(const std::string& mode) {
   return mode;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError("cannot read " + path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 absl::Status WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -90,9 +82,7 @@ absl::StatusOr<image::Image> RunSpp(const EvalOptions& options, const std::strin
   if (std::system(command.c_str()) != 0) {
     return absl::FailedPreconditionError("ffmpeg spp failed (is ffmpeg installed?): " + command);
   }
-  ASSIGN_OR_RETURN(std::string bytes, ReadFile(out_path));
-  ASSIGN_OR_RETURN(image::DecodedImage decoded, image::DecodeImage(bytes));
-  return decoded.rgb;
+  return ReadRgbImage(out_path);
 }
 
 absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
@@ -127,7 +117,7 @@ absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
       encode.quality = qf;
       ASSIGN_OR_RETURN(std::string jpeg_bytes, image::EncodeImage(hq, encode));
       ASSIGN_OR_RETURN(image::DecodedImage lq, image::DecodeImage(jpeg_bytes));
-      RETURN_IF_ERROR(jpeg.Add(hq, lq.rgb));
+      RETURN_IF_ERROR(jpeg.Add(hq, lq.rgb).status());
       const double megapixels = hq.width * static_cast<double>(hq.height) / 1e6;
       std::string line = absl::StrCat("QF ", qf, " ", fs::path(f).filename().string());
       for (size_t i = 0; i < modes.size(); ++i) {
@@ -140,9 +130,8 @@ absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
         s.seconds +=
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         s.megapixels += megapixels;
-        RETURN_IF_ERROR(s.Add(hq, result.image));
-        absl::StrAppend(&line, " ", ModeName(options.modes[i]), " ",
-                        std::round(metrics::Psnr(hq, result.image).value_or(0) * 100) / 100);
+        ASSIGN_OR_RETURN(double psnr, s.Add(hq, result.image));
+        absl::StrAppend(&line, " ", ModeName(options.modes[i]), " ", std::round(psnr * 100) / 100);
       }
       if (options.estimate_qf) {
         // The decoded pixels re-saved as PNG: CaVE sees no quantisation table.
@@ -161,7 +150,7 @@ absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
         for (int qp : options.spp_qps) {
           ASSIGN_OR_RETURN(image::Image filtered,
                            RunSpp(options, jpeg_path, qp, scratch + "/out.png"));
-          RETURN_IF_ERROR(spp[qp].Add(hq, filtered));
+          RETURN_IF_ERROR(spp[qp].Add(hq, filtered).status());
         }
       }
       if (options.progress) std::fprintf(stderr, "%s\n", line.c_str());
