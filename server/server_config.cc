@@ -1,5 +1,6 @@
 #include "server/server_config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -123,8 +124,16 @@ absl::StatusOr<ServerConfig> ConfigFromCommandLine(int argc, char** argv) {
     if (name == "model") config.model_dir = value;
   }
   if (config.model_dir.empty()) config.model_dir = DefaultModelDir();
+  ResolveDeviceDefaults(&config);
   RETURN_IF_ERROR(ValidateServerConfig(config));
   return config;
+}
+
+void ResolveDeviceDefaults(ServerConfig* c) {
+  if (c->batching.max_batch_size != 0) return;
+  const bool all_cpu = std::all_of(c->devices.begin(), c->devices.end(),
+                                   [](const std::string& d) { return d == "cpu"; });
+  c->batching.max_batch_size = all_cpu ? 1 : 8;
 }
 
 absl::Status ValidateServerConfig(const ServerConfig& c) {
@@ -140,8 +149,8 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (c.tile_size != 0 && (c.tile_size < 64 || c.tile_size % 32 != 0))
     return bad("tile_size must be 0 or a multiple of 32 that is >= 64");
   if (c.worker_threads < 1 || c.worker_threads > 256) return bad("worker_threads must be 1..256");
-  if (c.batching.max_batch_size < 1 || c.batching.max_batch_size > 1024)
-    return bad("batching.max_batch_size must be 1..1024");
+  if (c.batching.max_batch_size < 0 || c.batching.max_batch_size > 1024)
+    return bad("batching.max_batch_size must be 0..1024 (0 = by device)");
   if (c.batching.max_queue_delay_ms < 0 || c.batching.max_queue_delay_ms > 10'000)
     return bad("batching.max_queue_delay_ms must be 0..10000");
   if (c.batching.max_queue_size < 1) return bad("batching.max_queue_size must be >= 1");

@@ -20,7 +20,10 @@ struct TlsConfig {
 };
 
 struct BatchingConfig {
-  int max_batch_size = 8;         // tiles per model call
+  // Tiles per model call; 0 = by device: 1 when every device is a CPU (on
+  // 2 cores four 544 px tiles took 5.0 s batched and 4.1 s one at a time),
+  // 8 otherwise (GPUs gain from batches).
+  int max_batch_size = 0;
   double max_queue_delay_ms = 5;  // how long the first tile waits for company
   int max_queue_size = 64;        // requests admitted but not yet computing
 };
@@ -63,6 +66,8 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
 absl::StatusOr<ServerConfig> ConfigFromCommandLine(int argc, char** argv);
 
 absl::Status ValidateServerConfig(const ServerConfig& config);
+// Fills the settings whose default depends on the devices (max_batch_size 0).
+void ResolveDeviceDefaults(ServerConfig* config);
 
 inline constexpr char kServerUsage[] =
     "usage: codiff-server [--config FILE] [--listen HOST:PORT] "

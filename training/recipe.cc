@@ -103,7 +103,7 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
                 {"cave", "base_unet", "base_vae", "lr", "weight_decay", "grad_clip", "mse_weight",
                  "perceptual_weight", "gan_weight", "disc_weight", "disc_lr", "disc_lora_rank",
                  "dists_weights", "ema_decay", "train_vae_decoder", "vae_pretrain_steps",
-                 "vae_pretrain_lr"},
+                 "vae_pretrain_lr", "gan_start_step"},
                 "stage2");
       Stage2Options& o = r.stage2;
       Get(s, "cave", o.cave);
@@ -118,6 +118,7 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
       Get(s, "mse_weight", o.mse_weight);
       Get(s, "perceptual_weight", o.perceptual_weight);
       Get(s, "gan_weight", o.gan_weight);
+      Get(s, "gan_start_step", o.gan_start_step);
       Get(s, "disc_weight", o.disc_weight);
       Get(s, "disc_lr", o.disc_lr);
       Get(s, "disc_lora_rank", o.disc_lora_rank);
@@ -130,6 +131,9 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     }
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("recipe: ", e.what()));
+  }
+  if (r.stage2.gan_start_step < 0) {
+    return absl::InvalidArgumentError("recipe: stage2.gan_start_step must be >= 0");
   }
   if (r.batch <= 0 || r.steps < 0 || r.threads <= 0) {
     return absl::InvalidArgumentError("recipe: batch and threads must be positive, steps >= 0");

@@ -40,6 +40,10 @@ struct Stage2Options {
   double mse_weight = 1.0;
   double perceptual_weight = 1.0;  // DISTS, or 1 - SSIM when DISTS is unavailable
   double gan_weight = 5e-3;
+  // The generator's GAN term is off before this step (the discriminator
+  // still trains): a from-scratch generator first learns to restore under
+  // MSE instead of being pulled by a discriminator that wins from step 1.
+  int64_t gan_start_step = 0;
   double disc_weight = 1e-2;
   double disc_lr = 5e-5;
   int disc_lora_rank = 0;  // > 0: the discriminator backbone is frozen, LoRA trained

@@ -31,14 +31,17 @@ std::map<std::string, double> Stage2Step(Stage2Model& model, torch::optim::Optim
   // Generator step.
   models::Trace trace;
   const models::Conditioning cond = g.Condition(batch.lq);
-  const torch::Tensor out = g.Generate(batch.lq, cond.context, {}, &trace);
+  const torch::Tensor out = g.Generate(cond.image, cond.context, {}, &trace);
   const torch::Tensor z_hat = trace.at("z_H");
   const torch::Tensor mse = torch::mse_loss(out, hq_pm);
   const torch::Tensor perceptual = SsimLoss((out + 1.0) / 2.0, batch.hq);
   // The reference computes this term with the discriminator backbone under
   // no_grad, which cuts the GAN gradient before it reaches z_hat; here it
   // flows through the whole discriminator into the generator.
-  const torch::Tensor gan = GeneratorGanLoss(disc.forward(z_hat));
+  // Skipped while its weight is 0 (before gan_start_step): a discriminator
+  // pass is a third of the step's time.
+  const torch::Tensor gan =
+      o.gan_weight > 0 ? GeneratorGanLoss(disc.forward(z_hat)) : torch::zeros({}, z_hat.options());
   const torch::Tensor total =
       o.mse_weight * mse + o.perceptual_weight * perceptual + o.gan_weight * gan;
   gen_opt.zero_grad();

@@ -58,13 +58,18 @@ nlohmann::json ValidateGenerator(models::OneStepGeneratorImpl& g, const Validati
   double gain = 0.0;
   for (size_t i = 0; i < set.qfs.size(); ++i) {
     const Batch& b = set.per_qf[i];
-    const torch::Tensor out = (g.forward(b.lq) + 1.0) / 2.0;
+    const models::Conditioning cond = g.Condition(b.lq);
+    const torch::Tensor out = (g.Generate(cond.image, cond.context) + 1.0) / 2.0;
     const double psnr = MeanPsnrY(b.hq, out), psnr_jpeg = MeanPsnrY(b.hq, b.lq);
     gain += psnr - psnr_jpeg;
-    per_qf[std::to_string(set.qfs[i])] = {{"psnr", psnr},
-                                          {"psnr_jpeg", psnr_jpeg},
-                                          {"ssim", MeanSsimY(b.hq, out)},
-                                          {"ssim_jpeg", MeanSsimY(b.hq, b.lq)}};
+    nlohmann::json row = {{"psnr", psnr},
+                          {"psnr_jpeg", psnr_jpeg},
+                          {"ssim", MeanSsimY(b.hq, out)},
+                          {"ssim_jpeg", MeanSsimY(b.hq, b.lq)}};
+    // What the generator itself adds: its input is CaVE's restoration here.
+    if (g.architecture().refine_restoration)
+      row["psnr_generator_input"] = MeanPsnrY(b.hq, cond.image);
+    per_qf[std::to_string(set.qfs[i])] = row;
   }
   return {{"per_qf", per_qf}, {"psnr_gain", set.qfs.empty() ? 0.0 : gain / set.qfs.size()}};
 }
@@ -196,7 +201,9 @@ absl::StatusOr<RunResult> Stage2Impl(const Recipe& recipe, const RunOptions& opt
       result.total_losses.push_back(total);
       log.Step(step, {{"loss", total}, {"vae_mse", total}}, options.quiet ? 0 : recipe.log_every);
     } else {
-      const auto losses = Stage2Step(model, gen_opt, disc_opt, batch, o);
+      Stage2Options step_options = o;
+      if (step < o.gan_start_step) step_options.gan_weight = 0.0;
+      const auto losses = Stage2Step(model, gen_opt, disc_opt, batch, step_options);
       const double total = losses.at("loss");
       if (!std::isfinite(total)) {
         return absl::InternalError(absl::StrCat("stage2: loss is not finite at step ", step));

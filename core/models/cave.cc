@@ -153,10 +153,19 @@ CaVEImpl::CaVEImpl(const CaVEConfig& config) : config_(config) {
   qf_fc3_ = nn::Linear(nc[3], 1);
   qf_pred_->push_back(nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
   qf_pred_->push_back(nn::Flatten());
+  // The activations are parameter-free: the Linear indices (hence the
+  // state-dict keys) are the same whichever is used; QfHead applies them.
+  auto activation = [&]() -> nn::AnyModule {
+    if (config_.qf_head_negative_slope > 0) {
+      return nn::AnyModule(
+          nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(config_.qf_head_negative_slope)));
+    }
+    return nn::AnyModule(nn::ReLU());
+  };
   qf_pred_->push_back(qf_fc1_);
-  qf_pred_->push_back(nn::ReLU());
+  qf_pred_->push_back(activation());
   qf_pred_->push_back(qf_fc2_);
-  qf_pred_->push_back(nn::ReLU());
+  qf_pred_->push_back(activation());
   qf_pred_->push_back(qf_fc3_);
   qf_pred_->push_back(nn::Sigmoid());
 }
@@ -167,7 +176,10 @@ void CaVEImpl::CheckInput(const torch::Tensor& x) const {
 }
 
 torch::Tensor CaVEImpl::PadToMultiple(const torch::Tensor& x) const {
-  const int64_t m = config_.padding_multiple;
+  return PadToMultiple(x, config_.padding_multiple);
+}
+
+torch::Tensor CaVEImpl::PadToMultiple(const torch::Tensor& x, int64_t m) const {
   const int64_t pad_bottom = (m - x.size(2) % m) % m;
   const int64_t pad_right = (m - x.size(3) % m) % m;
   TORCH_CHECK(x.size(2) + pad_bottom >= kEncoderStride && x.size(3) + pad_right >= kEncoderStride,
@@ -197,8 +209,11 @@ CaVEImpl::EncoderFeatures CaVEImpl::Encode(const torch::Tensor& x, Trace* trace)
 torch::Tensor CaVEImpl::QfHead(const torch::Tensor& body, Trace* trace) {
   torch::Tensor h = RunBlocks(qf_blocks_, body);
   torch::Tensor pooled = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
-  torch::Tensor logit =
-      qf_fc3_->forward(torch::relu(qf_fc2_->forward(torch::relu(qf_fc1_->forward(pooled)))));
+  const double slope = config_.qf_head_negative_slope;
+  auto act = [slope](const torch::Tensor& t) {
+    return slope > 0 ? torch::leaky_relu(t, slope) : torch::relu(t);
+  };
+  torch::Tensor logit = qf_fc3_->forward(act(qf_fc2_->forward(act(qf_fc1_->forward(pooled)))));
   if (trace != nullptr) {
     (*trace)["qf_pooled"] = pooled;
     (*trace)["qf_logit"] = logit;
@@ -236,7 +251,20 @@ std::pair<torch::Tensor, torch::Tensor> CaVEImpl::forward(const torch::Tensor& x
               "x", x.size(3), "; pad the input first");
   const EncoderFeatures f = Encode(x, trace);
   const torch::Tensor qf = QfHead(f.body, trace);
+  return {Restore(x, f, trace), qf};
+}
 
+CaVERestoration CaVEImpl::RestoreAndEncode(const torch::Tensor& x) {
+  CheckInput(x);
+  // The decoder's skips need exact sizes: pad to the encoder's full stride.
+  const torch::Tensor padded = PadToMultiple(x, kEncoderStride);
+  const EncoderFeatures f = Encode(padded, nullptr);
+  torch::Tensor restored = Restore(padded, f, nullptr);
+  restored = restored.narrow(2, 0, x.size(2)).narrow(3, 0, x.size(3));
+  return {restored, Tokens(f.body), QfHead(f.body, nullptr)};
+}
+
+torch::Tensor CaVEImpl::Restore(const torch::Tensor& x, const EncoderFeatures& f, Trace* trace) {
   // See CaVEConfig::restoration_plus_one for why the up-path adds 1 per block.
   const double beta = config_.restoration_plus_one ? 1.0 : 0.0;
   auto up_blocks = [&](std::vector<CaVEResidualBlock>& blocks, torch::Tensor h,
@@ -263,7 +291,15 @@ std::pair<torch::Tensor, torch::Tensor> CaVEImpl::forward(const torch::Tensor& x
   if (trace != nullptr) (*trace)["up1"] = h;
   torch::Tensor restored = m_tail_->forward(h + f.x1);
   if (config_.global_residual) restored = restored + x;
-  return {restored, qf};
+  return restored;
+}
+
+void CaVEImpl::FoldBatchNorm() {
+  for (auto* blocks :
+       {&down1_blocks_, &down2_blocks_, &down3_blocks_, &body_encoder_blocks_,
+        &body_decoder_blocks_, &up3_blocks_, &up2_blocks_, &up1_blocks_, &qf_blocks_}) {
+    for (auto& block : *blocks) block->FoldBatchNorm();
+  }
 }
 
 torch::Tensor CaVEImpl::QualityFactorFromOutput(const torch::Tensor& qf_output) {

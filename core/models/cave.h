@@ -43,6 +43,12 @@ struct CaVEConfig {
   // The restoring decoder's output is added to the input image (residual
   // learning). Off in the reference; on for presets trained from scratch.
   bool global_residual = false;
+  // Negative slope of the QF head's two hidden activations; 0 is the
+  // reference's ReLU. Measured on the small preset trained from scratch:
+  // every ReLU of the head's first layer died within 1000 steps (the encoder
+  // features it reads drift as restoration trains), after which no gradient
+  // reaches the head and it predicts one QF for every input.
+  double qf_head_negative_slope = 0.0;
   // VisualEmbedding/PredictQf replicate-pad bottom/right to this multiple (as
   // the reference does), and the strided convs then round down.
   int64_t padding_multiple = 8;
@@ -61,6 +67,12 @@ struct CaVEEncoding {
   torch::Tensor qf;      // [B, 1] sigmoid output, QF = 100 * (1 - qf)
 };
 
+struct CaVERestoration {
+  torch::Tensor restored;  // [B, 3, H, W], unclamped
+  torch::Tensor tokens;
+  torch::Tensor qf;
+};
+
 class CaVEImpl : public torch::nn::Module {
  public:
   explicit CaVEImpl(const CaVEConfig& config = CaVEConfig::Reference());
@@ -72,6 +84,9 @@ class CaVEImpl : public torch::nn::Module {
   torch::Tensor PredictQf(const torch::Tensor& x);
   // Tokens and QF from a single encoder pass (same values as the two calls).
   CaVEEncoding EncodeAll(const torch::Tensor& x);
+  // The restored image (cropped back to x's size), tokens and QF from one
+  // encoder pass; any H, W that EncodeAll takes.
+  CaVERestoration RestoreAndEncode(const torch::Tensor& x);
 
   // The full restoring network: (restored image, QF head output). H and W
   // must be multiples of 32 (the skip connections need exact sizes);
@@ -83,6 +98,10 @@ class CaVEImpl : public torch::nn::Module {
 
   const CaVEConfig& config() const { return config_; }
 
+  // Inference only: folds every residual block's BatchNorm into its
+  // convolution (see CaVEResidualBlockImpl::FoldBatchNorm). Needs eval().
+  void FoldBatchNorm();
+
  private:
   struct EncoderFeatures {
     torch::Tensor x1, x2, x3, x4, body;
@@ -90,8 +109,11 @@ class CaVEImpl : public torch::nn::Module {
 
   void CheckInput(const torch::Tensor& x) const;
   torch::Tensor PadToMultiple(const torch::Tensor& x) const;
+  torch::Tensor PadToMultiple(const torch::Tensor& x, int64_t multiple) const;
   EncoderFeatures Encode(const torch::Tensor& x, Trace* trace);
   torch::Tensor QfHead(const torch::Tensor& body, Trace* trace);
+  // The decoder path: the restored image from x and its encoder features.
+  torch::Tensor Restore(const torch::Tensor& x, const EncoderFeatures& f, Trace* trace);
   static torch::Tensor Tokens(const torch::Tensor& body);
 
   CaVEConfig config_;

@@ -7,7 +7,9 @@
 #include <cstdint>
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
@@ -27,8 +29,17 @@ class CaVEResidualBlockImpl : public torch::nn::Module {
   // The residual branch alone, res(x).
   torch::Tensor Residual(const torch::Tensor& x);
 
+  // Inference only: folds the BatchNorm's running statistics and affine
+  // parameters into the first convolution and skips the BatchNorm from then
+  // on (one pass over the activations fewer per block). Changes the
+  // parameters, so a folded block must not be trained or saved.
+  void FoldBatchNorm();
+
  private:
   torch::nn::Sequential res_{nullptr};
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::BatchNorm2d norm_{nullptr};
+  bool folded_ = false;
 };
 TORCH_MODULE(CaVEResidualBlock);
 

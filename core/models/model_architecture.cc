@@ -55,7 +55,8 @@ json CaveToJson(const CaVEConfig& c) {
               {"nb", c.blocks_per_stage},
               {"act_mode", "BR"},
               {"restoration_plus_one", c.restoration_plus_one},
-              {"global_residual", c.global_residual}};
+              {"global_residual", c.global_residual},
+              {"qf_head_negative_slope", c.qf_head_negative_slope}};
 }
 
 ModelArchitecture Tiny() {
@@ -98,8 +99,11 @@ ModelArchitecture Small() {
   // the reference's +1 offsets are a checkpoint quirk this model need not carry.
   a.cave.global_residual = true;
   a.cave.restoration_plus_one = false;
+  a.cave.qf_head_negative_slope = 0.1;
   // Likewise the generator: its image is the input plus the decoder's output.
   a.residual_output = true;
+  a.latent_residual = true;
+  a.refine_restoration = true;
   a.unet.in_channels = 16;
   a.unet.out_channels = 16;
   a.unet.block_out_channels = {32, 64, 128, 128};
@@ -165,6 +169,8 @@ nlohmann::json ArchitectureToJson(const ModelArchitecture& arch) {
   return json{{"preset", arch.preset},
               {"timestep", arch.timestep},
               {"residual_output", arch.residual_output},
+              {"latent_residual", arch.latent_residual},
+              {"refine_restoration", arch.refine_restoration},
               {"schedule",
                {{"num_train_timesteps", arch.schedule.num_train_timesteps},
                 {"beta_start", arch.schedule.beta_start},
@@ -186,6 +192,8 @@ absl::StatusOr<ModelArchitecture> ArchitectureFromJson(const nlohmann::json& j) 
     a.preset = j.value("preset", std::string("custom"));
     a.timestep = j.value("timestep", a.timestep);
     a.residual_output = j.value("residual_output", false);
+    a.latent_residual = j.value("latent_residual", false);
+    a.refine_restoration = j.value("refine_restoration", false);
     if (j.contains("schedule")) {
       const json& s = j.at("schedule");
       if (s.value("beta_schedule", std::string("scaled_linear")) != "scaled_linear") {
@@ -204,6 +212,10 @@ absl::StatusOr<ModelArchitecture> ArchitectureFromJson(const nlohmann::json& j) 
     ASSIGN_OR_RETURN(a.cave, CaVEConfig::FromJson(j.at("cave")));
     a.cave.restoration_plus_one = j.at("cave").value("restoration_plus_one", true);
     a.cave.global_residual = j.at("cave").value("global_residual", false);
+    a.cave.qf_head_negative_slope = j.at("cave").value("qf_head_negative_slope", 0.0);
+    if (!(a.cave.qf_head_negative_slope >= 0.0 && a.cave.qf_head_negative_slope < 1.0)) {
+      return absl::InvalidArgumentError("cave.qf_head_negative_slope must be in [0, 1)");
+    }
     ASSIGN_OR_RETURN(a.unet, UNet2DConditionConfig::FromJson(j.at("unet")));
     ASSIGN_OR_RETURN(a.vae, AutoencoderKLConfig::FromJson(j.at("vae")));
     if (j.contains("unet_lora")) {

@@ -29,6 +29,21 @@ struct ModelArchitecture {
   // decoder's conv_out is zero-initialised so the untrained generator is the
   // identity. Off for sd21 (the paper's generator).
   bool residual_output = false;
+  // The UNet predicts the correction to the input's latent (z_H = z_L +
+  // UNet) instead of the noise, with its conv_out zero-initialised: a UNet
+  // trained from scratch then starts at z_H = z_L, where the noise
+  // parametrisation starts from a random z_H (measured: the small generator
+  // stayed at its identity start for 1000 steps). Off for sd21, whose
+  // pretrained UNet predicts noise.
+  bool latent_residual = false;
+  // The generator refines CaVE's restoration instead of the JPEG: its VAE
+  // encodes CaVE's restored image (and with residual_output the decoder's
+  // output is added to that image); CaVE's tokens still condition the UNet.
+  // A restoration stage before a generative one (as in DiffBIR), for presets
+  // whose generator has no pretrained prior: measured on small, a generator
+  // learning from the JPEG stayed at the JPEG's PSNR for 1000 CPU steps.
+  // Off for sd21 (the paper's generator sees the JPEG).
+  bool refine_restoration = false;
   // LoRA for the generator (rank 0 = none, every weight trained directly).
   LoraSettings unet_lora{/*rank=*/0, /*alpha=*/0.0};
   LoraSettings vae_lora{/*rank=*/0, /*alpha=*/0.0};

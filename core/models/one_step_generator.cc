@@ -17,6 +17,18 @@ OneStepGeneratorImpl::OneStepGeneratorImpl(const ModelArchitecture& arch)
       if (p.key().rfind("decoder.conv_out.", 0) == 0) p.value().zero_();
     }
   }
+  if (arch.latent_residual) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : unet_->named_parameters()) {
+      if (p.key().rfind("conv_out.", 0) == 0) p.value().zero_();
+    }
+  }
+}
+
+torch::Tensor OneStepGeneratorImpl::HighQualityLatent(const torch::Tensor& z_low,
+                                                      const torch::Tensor& unet_out) const {
+  if (arch_.latent_residual) return z_low + unet_out;
+  return schedule_.PredictOriginal(z_low, unet_out, arch_.timestep);
 }
 
 torch::Tensor OneStepGeneratorImpl::DecodeImage(const torch::Tensor& z_high,
@@ -27,8 +39,12 @@ torch::Tensor OneStepGeneratorImpl::DecodeImage(const torch::Tensor& z_high,
 }
 
 Conditioning OneStepGeneratorImpl::Condition(const torch::Tensor& x) {
+  if (arch_.refine_restoration) {
+    CaVERestoration r = cave_->RestoreAndEncode(x);
+    return {proj_->forward(r.tokens), r.qf, r.restored.clamp(0.0, 1.0)};
+  }
   CaVEEncoding encoding = cave_->EncodeAll(x);
-  return {proj_->forward(encoding.tokens), encoding.qf};
+  return {proj_->forward(encoding.tokens), encoding.qf, x};
 }
 
 torch::Tensor OneStepGeneratorImpl::Generate(const torch::Tensor& x, const torch::Tensor& context,
@@ -42,7 +58,7 @@ torch::Tensor OneStepGeneratorImpl::Generate(const torch::Tensor& x, const torch
       torch::full({1}, static_cast<double>(arch_.timestep),
                   torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
   torch::Tensor eps = unet_->forward(z_low, timestep, context);
-  torch::Tensor z_high = schedule_.PredictOriginal(z_low, eps, arch_.timestep);
+  torch::Tensor z_high = HighQualityLatent(z_low, eps);
   torch::Tensor out = DecodeImage(z_high, x);
   if (trace != nullptr) {
     (*trace)["z_L"] = z_low;
@@ -57,7 +73,7 @@ torch::Tensor OneStepGeneratorImpl::forward(const torch::Tensor& x, const Genera
                                             Trace* trace) {
   Conditioning conditioning = Condition(x);
   if (trace != nullptr) (*trace)["ctx"] = conditioning.context;
-  return Generate(x, conditioning.context, options, trace);
+  return Generate(conditioning.image, conditioning.context, options, trace);
 }
 
 }  // namespace codiff::models

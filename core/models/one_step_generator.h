@@ -28,6 +28,9 @@ struct GenerateOptions {
 struct Conditioning {
   torch::Tensor context;  // [B, K, cross_attention_dim]: the UNet's encoder_hidden_states
   torch::Tensor qf;       // [B, 1] QF-head sigmoid output (QF = 100 * (1 - qf))
+  // What Generate restores: the input, or CaVE's restoration of it (clamped
+  // to [0, 1]) when the architecture has refine_restoration.
+  torch::Tensor image;
 };
 
 class OneStepGeneratorImpl : public torch::nn::Module {
@@ -35,7 +38,8 @@ class OneStepGeneratorImpl : public torch::nn::Module {
   explicit OneStepGeneratorImpl(const ModelArchitecture& arch);
 
   // x: [B, 3, H, W] RGB in [0, 1]. One CaVE encoder pass gives the projected
-  // context and the QF estimate.
+  // context and the QF estimate (and, with refine_restoration, CaVE's
+  // restored image).
   Conditioning Condition(const torch::Tensor& x);
 
   // Restores x (RGB in [0, 1], H and W multiples of 8) under a given context,
@@ -50,7 +54,12 @@ class OneStepGeneratorImpl : public torch::nn::Module {
   // x is the generator's input in [0, 1].
   torch::Tensor DecodeImage(const torch::Tensor& z_high, const torch::Tensor& x);
 
-  // Condition + Generate on the same input.
+  // z_H from the input's latent z_L and the UNet's output: the DDPM x0
+  // prediction at T_L, or z_L + output when the architecture has
+  // latent_residual.
+  torch::Tensor HighQualityLatent(const torch::Tensor& z_low, const torch::Tensor& unet_out) const;
+
+  // Condition + Generate on the same input (Generate on Conditioning::image).
   torch::Tensor forward(const torch::Tensor& x, const GenerateOptions& options = {},
                         Trace* trace = nullptr);
 

@@ -54,10 +54,11 @@ TileConfig DefaultTileConfig(const models::ModelArchitecture& arch) {
   // SD's UNet has a larger receptive field per latent pixel, so it gets a
   // wider overlap to hide the seams.
   if (arch.preset == "sd21") return {512, 128};
-  // small: its VAE mid block has no attention and its UNet attends only at
-  // 1/16 of the image, so memory stays moderate at 1024; big tiles mean a
-  // 1024x1024 photo is one tile with no overlap recomputed.
-  if (arch.preset == "small") return {1024, 64};
+  // small: a 1024x1024 photo runs as four 544 tiles, not one 1024 tile.
+  // Measured on 2 cores, channels-last: CaVE 4 x 0.41 s vs 1.88 s, generator
+  // 4 x 1.07 s vs 5.30 s (the UNet's attention at 1/16 is quadratic in the
+  // tile's area, and smaller activations stay in cache); 500x500 is one tile.
+  if (arch.preset == "small") return {544, 64};
   return {512, 64};
 }
 
@@ -78,6 +79,18 @@ Restorer::Restorer(models::OneStepGenerator generator, RestorerConfig config)
   generator_->eval();
   generator_->to(config_.device);
   for (auto& parameter : generator_->parameters()) parameter.set_requires_grad(false);
+  // Inference only from here on: one pass over the activations fewer per
+  // CaVE block.
+  generator_->cave()->FoldBatchNorm();
+  if (config_.device.is_cpu()) {
+    // oneDNN's convolutions run channels-last on CPU; measured on 2 cores at
+    // 1024x1024 (small preset): CaVE 2.52 s -> 1.88 s, generator 6.57 s -> 5.30 s.
+    for (auto& parameter : generator_->parameters()) {
+      if (parameter.dim() == 4) {
+        parameter.set_data(parameter.data().contiguous(torch::MemoryFormat::ChannelsLast));
+      }
+    }
+  }
   if (config_.tiles.tile_size == 0) config_.tiles = DefaultTileConfig(generator_->architecture());
   config_.max_batch_tiles = std::max(1, config_.max_batch_tiles);
 }
@@ -125,7 +138,8 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
   return CatchTorchErrors("running the model", [&] {
     torch::NoGradGuard no_grad;
     const torch::Tensor reference = generator_->parameters().front();
-    const torch::Tensor x = tiles.to(reference.device(), reference.scalar_type());
+    torch::Tensor x = tiles.to(reference.device(), reference.scalar_type());
+    if (x.is_cpu()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor out;
     torch::Tensor qf_raw;
     if (mode == RestoreMode::kFidelity) {
@@ -139,7 +153,8 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
       const models::ModelArchitecture& arch = architecture();
       const models::Conditioning conditioning = generator_->Condition(x);
       qf_raw = conditioning.qf;
-      const models::DiagonalGaussian posterior = generator_->vae()->Encode(x * 2.0 - 1.0);
+      const models::DiagonalGaussian posterior =
+          generator_->vae()->Encode(conditioning.image * 2.0 - 1.0);
       torch::Tensor latent = posterior.mean();
       if (std::any_of(seeds.begin(), seeds.end(), [](const auto& s) { return s.has_value(); })) {
         std::vector<int64_t> one_shape = posterior.mean().sizes().vec();
@@ -161,9 +176,8 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
           torch::full({1}, static_cast<double>(arch.timestep),
                       torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
       const torch::Tensor eps = generator_->unet()->forward(z_low, timestep, conditioning.context);
-      const torch::Tensor z_high =
-          generator_->schedule().PredictOriginal(z_low, eps, arch.timestep);
-      const torch::Tensor y = generator_->DecodeImage(z_high, x);
+      const torch::Tensor z_high = generator_->HighQualityLatent(z_low, eps);
+      const torch::Tensor y = generator_->DecodeImage(z_high, conditioning.image);
       out = (y + 1.0) / 2.0;
     }
     if (qf_out != nullptr) {

@@ -19,16 +19,22 @@ ModelArchitecture SmallWithTinyWidths() {
   a.cave.global_residual = small.cave.global_residual;
   a.cave.restoration_plus_one = small.cave.restoration_plus_one;
   a.residual_output = small.residual_output;
+  a.latent_residual = small.latent_residual;
+  a.refine_restoration = small.refine_restoration;
   return a;
 }
 
 TEST(ResidualOutputTest, SmallPresetIsResidualAndReferencePresetsAreNot) {
   const ModelArchitecture small = *PresetArchitecture("small");
   EXPECT_TRUE(small.residual_output);
+  EXPECT_TRUE(small.latent_residual);
+  EXPECT_TRUE(small.refine_restoration);
   EXPECT_TRUE(small.cave.global_residual);
   for (const char* name : {"sd21", "tiny"}) {
     const ModelArchitecture a = *PresetArchitecture(name);
     EXPECT_FALSE(a.residual_output) << name;
+    EXPECT_FALSE(a.latent_residual) << name;
+    EXPECT_FALSE(a.refine_restoration) << name;
     EXPECT_FALSE(a.cave.global_residual) << name;
   }
 }
@@ -52,6 +58,30 @@ TEST(ResidualOutputTest, UntrainedResidualModelsAreTheIdentity) {
   EXPECT_NEAR((shifted - x).mean().item<double>(), 0.025, 1e-5);  // 0.05 on [-1, 1]
 }
 
+TEST(ResidualOutputTest, UntrainedRefiningGeneratorReturnsCaveRestorationAndKeepsTheLatent) {
+  torch::manual_seed(4);
+  OneStepGenerator g = codiff::BuildGenerator(SmallWithTinyWidths());
+  g->eval();
+  torch::NoGradGuard no_grad;
+  // A CaVE that is not the identity: its restoration brightens by 0.1.
+  for (auto& p : g->cave()->named_parameters()) {
+    if (p.key() == "m_tail.bias") p.value().fill_(0.1);
+  }
+  const torch::Tensor x = torch::rand({2, 3, 64, 64}) * 0.8;
+  const Conditioning cond = g->Condition(x);
+  EXPECT_NEAR((cond.image - x).mean().item<double>(), 0.1, 1e-5);
+  Trace trace;
+  const torch::Tensor y = (g->Generate(cond.image, cond.context, {}, &trace) + 1.0) / 2.0;
+  EXPECT_LT((y - cond.image).abs().max().item<double>(), 1e-6);
+  // latent_residual: the zero-initialised UNet leaves z_H = z_L.
+  EXPECT_LT((trace.at("z_H") - trace.at("z_L")).abs().max().item<double>(), 1e-6);
+  // forward() refines the restoration, not the JPEG.
+  EXPECT_LT(((g->forward(x) + 1.0) / 2.0 - cond.image).abs().max().item<double>(), 1e-6);
+  // Odd sizes: the restoration comes back at the input's size.
+  const torch::Tensor odd = torch::rand({1, 3, 72, 40});
+  EXPECT_EQ(g->Condition(odd).image.sizes(), odd.sizes());
+}
+
 TEST(ResidualOutputTest, NonResidualGeneratorDoesNotReturnItsInput) {
   torch::manual_seed(3);
   OneStepGenerator g = codiff::BuildGenerator(*PresetArchitecture("tiny"));
@@ -66,15 +96,21 @@ TEST(ResidualOutputTest, FlagsRoundTripThroughTheArchitectureJson) {
   auto back = ArchitectureFromJson(ArchitectureToJson(a));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_TRUE(back->residual_output);
+  EXPECT_TRUE(back->latent_residual);
+  EXPECT_TRUE(back->refine_restoration);
   EXPECT_TRUE(back->cave.global_residual);
   EXPECT_FALSE(back->cave.restoration_plus_one);
   // Folders written before the flags existed read as the paper's model.
   nlohmann::json old = ArchitectureToJson(*PresetArchitecture("tiny"));
   old.erase("residual_output");
+  old.erase("latent_residual");
+  old.erase("refine_restoration");
   old["cave"].erase("global_residual");
   auto legacy = ArchitectureFromJson(old);
   ASSERT_TRUE(legacy.ok()) << legacy.status();
   EXPECT_FALSE(legacy->residual_output);
+  EXPECT_FALSE(legacy->latent_residual);
+  EXPECT_FALSE(legacy->refine_restoration);
   EXPECT_FALSE(legacy->cave.global_residual);
 }
 

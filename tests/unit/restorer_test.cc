@@ -147,8 +147,8 @@ TEST_F(RestorerTest, PerTileSeedsMatchTheGeneratorAndIgnoreBatching) {
   auto mean = restorer_->RunTiles(tiles, RestoreMode::kPerceptual, {std::nullopt, std::nullopt});
   ASSERT_TRUE(mean.ok()) << mean.status();
   torch::NoGradGuard no_grad;
-  const torch::Tensor ctx = (*generator_)->Condition(tiles).context;
-  const torch::Tensor direct = ((*generator_)->Generate(tiles, ctx) + 1.0) / 2.0;
+  const models::Conditioning cond = (*generator_)->Condition(tiles);
+  const torch::Tensor direct = ((*generator_)->Generate(cond.image, cond.context) + 1.0) / 2.0;
   EXPECT_TENSOR_NEAR("mean posterior", *mean, direct, 1e-5);
   // Seeded: tile i alone with seed s gives what Generate gives for that seed,
   // whatever else is in the batch.
@@ -158,8 +158,9 @@ TEST_F(RestorerTest, PerTileSeedsMatchTheGeneratorAndIgnoreBatching) {
     const torch::Tensor one = tiles.slice(0, i, i + 1);
     models::GenerateOptions options;
     options.posterior_seed = 7u + i;
+    const models::Conditioning one_cond = (*generator_)->Condition(one);
     const torch::Tensor expected =
-        ((*generator_)->Generate(one, (*generator_)->Condition(one).context, options) + 1.0) / 2.0;
+        ((*generator_)->Generate(one_cond.image, one_cond.context, options) + 1.0) / 2.0;
     EXPECT_TENSOR_NEAR("seed tile " + std::to_string(i), seeded->slice(0, i, i + 1), expected,
                        1e-5);
   }

@@ -167,6 +167,8 @@ TEST_F(ServerTest, GetModelInfoDescribesTheModel) {
   EXPECT_GT(response.model().parameters(), 0);
   EXPECT_FALSE(response.model().trained());
   EXPECT_EQ(response.limits().max_message_bytes(), 64 << 20);
+  // No max_batch_size in the config and only CPU devices: one tile per call.
+  EXPECT_EQ(response.batching().max_batch_size(), 1);
 }
 
 TEST_F(ServerTest, HealthIsServingAfterWarmUp) {
