@@ -81,6 +81,18 @@ TEST(RecipeTest, RejectsBadSchedules) {
   EXPECT_TRUE(RecipeFromJson(j, "/").ok());
 }
 
+TEST(RecipeTest, GanStartStepIsReadAndMustNotBeNegative) {
+  nlohmann::json j = {{"stage", "stage2"},
+                      {"output", "/runs/x"},
+                      {"data", {{"train_dirs", {"/data"}}}},
+                      {"stage2", {{"gan_start_step", 300}}}};
+  auto recipe = RecipeFromJson(j, "/");
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_EQ(recipe->stage2.gan_start_step, 300);
+  j["stage2"]["gan_start_step"] = -1;
+  EXPECT_FALSE(RecipeFromJson(j, "/").ok());
+}
+
 TEST(RecipeTest, ShippedRecipesParseForEveryStageTheyDescribe) {
   const std::string dir = std::string(CODIFF_SOURCE_DIR) + "/training/recipes/";
   for (const char* stage : {"stage1", "stage2"}) {
