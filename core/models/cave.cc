@@ -209,16 +209,20 @@ CaVEImpl::EncoderFeatures CaVEImpl::Encode(const torch::Tensor& x, Trace* trace)
 torch::Tensor CaVEImpl::QfHead(const torch::Tensor& body, Trace* trace) {
   torch::Tensor h = RunBlocks(qf_blocks_, body);
   torch::Tensor pooled = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
-  const double slope = config_.qf_head_negative_slope;
-  auto act = [slope](const torch::Tensor& t) {
-    return slope > 0 ? torch::leaky_relu(t, slope) : torch::relu(t);
-  };
-  torch::Tensor logit = qf_fc3_->forward(act(qf_fc2_->forward(act(qf_fc1_->forward(pooled)))));
+  torch::Tensor logit = QfLogit(pooled);
   if (trace != nullptr) {
     (*trace)["qf_pooled"] = pooled;
     (*trace)["qf_logit"] = logit;
   }
   return torch::sigmoid(logit);
+}
+
+torch::Tensor CaVEImpl::QfLogit(const torch::Tensor& pooled) {
+  const double slope = config_.qf_head_negative_slope;
+  auto act = [slope](const torch::Tensor& t) {
+    return slope > 0 ? torch::leaky_relu(t, slope) : torch::relu(t);
+  };
+  return qf_fc3_->forward(act(qf_fc2_->forward(act(qf_fc1_->forward(pooled)))));
 }
 
 torch::Tensor CaVEImpl::Tokens(const torch::Tensor& body) {

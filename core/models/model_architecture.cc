@@ -56,7 +56,8 @@ json CaveToJson(const CaVEConfig& c) {
               {"act_mode", "BR"},
               {"restoration_plus_one", c.restoration_plus_one},
               {"global_residual", c.global_residual},
-              {"qf_head_negative_slope", c.qf_head_negative_slope}};
+              {"qf_head_negative_slope", c.qf_head_negative_slope},
+              {"qf_estimate_crop", c.qf_estimate_crop}};
 }
 
 ModelArchitecture Tiny() {
@@ -100,6 +101,7 @@ ModelArchitecture Small() {
   a.cave.global_residual = true;
   a.cave.restoration_plus_one = false;
   a.cave.qf_head_negative_slope = 0.1;
+  a.cave.qf_estimate_crop = 128;  // the training crops
   // Likewise the generator: its image is the input plus the decoder's output.
   a.residual_output = true;
   a.latent_residual = true;
@@ -213,6 +215,12 @@ absl::StatusOr<ModelArchitecture> ArchitectureFromJson(const nlohmann::json& j) 
     a.cave.restoration_plus_one = j.at("cave").value("restoration_plus_one", true);
     a.cave.global_residual = j.at("cave").value("global_residual", false);
     a.cave.qf_head_negative_slope = j.at("cave").value("qf_head_negative_slope", 0.0);
+    a.cave.qf_estimate_crop = j.at("cave").value("qf_estimate_crop", int64_t{0});
+    if (a.cave.qf_estimate_crop != 0 &&
+        (a.cave.qf_estimate_crop < 32 || a.cave.qf_estimate_crop % 32 != 0)) {
+      return absl::InvalidArgumentError(
+          "cave.qf_estimate_crop must be 0 or a multiple of 32 (at least 32)");
+    }
     if (!(a.cave.qf_head_negative_slope >= 0.0 && a.cave.qf_head_negative_slope < 1.0)) {
       return absl::InvalidArgumentError("cave.qf_head_negative_slope must be in [0, 1)");
     }

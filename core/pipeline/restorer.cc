@@ -239,11 +239,24 @@ absl::StatusOr<float> Restorer::EstimateQf(const image::DecodedImage& decoded) {
   return CatchTorchErrors("estimating the QF", [&] {
     torch::NoGradGuard no_grad;
     const torch::Tensor reference = generator_->parameters().front();
-    const int64_t n = prepared.tiles.size(0);
+    torch::Tensor inputs = prepared.tiles;
+    const int64_t crop = architecture().cave.qf_estimate_crop;
+    const int64_t height = prepared.source.size(2), width = prepared.source.size(3);
+    if (crop > 0 && height >= crop && width >= crop) {
+      // Crops from the origin, so they stay on the 8x8 JPEG grid.
+      std::vector<torch::Tensor> crops;
+      for (int64_t y = 0; y + crop <= height; y += crop) {
+        for (int64_t x = 0; x + crop <= width; x += crop) {
+          crops.push_back(prepared.source.slice(2, y, y + crop).slice(3, x, x + crop));
+        }
+      }
+      inputs = torch::cat(crops);
+    }
+    const int64_t n = inputs.size(0);
     std::vector<torch::Tensor> qfs;
     for (int64_t begin = 0; begin < n; begin += config_.max_batch_tiles) {
       const torch::Tensor x =
-          prepared.tiles.slice(0, begin, std::min<int64_t>(n, begin + config_.max_batch_tiles))
+          inputs.slice(0, begin, std::min<int64_t>(n, begin + config_.max_batch_tiles))
               .to(reference.device(), reference.scalar_type());
       const torch::Tensor raw = generator_->cave()->PredictQf(x);
       qfs.push_back(models::CaVEImpl::QualityFactorFromOutput(raw).reshape({-1}).to(

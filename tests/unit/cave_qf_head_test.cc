@@ -44,6 +44,10 @@ TEST(CaveQfHeadTest, SlopeRoundTripsAndIsValidated) {
   auto back = ArchitectureFromJson(ArchitectureToJson(a));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_DOUBLE_EQ(back->cave.qf_head_negative_slope, a.cave.qf_head_negative_slope);
+  EXPECT_EQ(back->cave.qf_estimate_crop, 128);
+  nlohmann::json bad_crop = ArchitectureToJson(a);
+  bad_crop["cave"]["qf_estimate_crop"] = 100;
+  EXPECT_FALSE(ArchitectureFromJson(bad_crop).ok());
   nlohmann::json bad = ArchitectureToJson(a);
   bad["cave"]["qf_head_negative_slope"] = 1.5;
   EXPECT_FALSE(ArchitectureFromJson(bad).ok());

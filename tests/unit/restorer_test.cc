@@ -1,5 +1,6 @@
 #include "core/pipeline/restorer.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "core/image/image_decoder.h"
 #include "core/image/image_encoder.h"
+#include "core/pipeline/image_tensor.h"
 #include "core/weights/model_folder.h"
 #include "tests/test_support.h"
 
@@ -54,6 +56,32 @@ class RestorerTest : public ::testing::Test {
 };
 models::OneStepGenerator* RestorerTest::generator_ = nullptr;
 Restorer* RestorerTest::restorer_ = nullptr;
+
+TEST(RestorerQfTest, EstimateAveragesTheQfHeadOverTrainingSizeCrops) {
+  torch::manual_seed(9);
+  models::ModelArchitecture arch = *models::PresetArchitecture("tiny");
+  arch.cave.qf_estimate_crop = 64;
+  models::OneStepGenerator generator = BuildGenerator(arch);
+  Restorer restorer(generator, RestorerConfig());
+  const image::DecodedImage decoded = SyntheticPng(128, 160);  // 2 x 2 crops, 32 rows left over
+  auto qf = restorer.EstimateQf(decoded);
+  ASSERT_TRUE(qf.ok()) << qf.status();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor source = ImageToTensor(decoded.rgb);
+  std::vector<torch::Tensor> crops;
+  for (int y : {0, 64}) {
+    for (int x : {0, 64}) crops.push_back(source.slice(2, y, y + 64).slice(3, x, x + 64));
+  }
+  const double expected =
+      models::CaVEImpl::QualityFactorFromOutput(generator->cave()->PredictQf(torch::cat(crops)))
+          .mean()
+          .item<double>();
+  EXPECT_NEAR(*qf, expected, 1e-3);
+  const double whole =
+      models::CaVEImpl::QualityFactorFromOutput(generator->cave()->PredictQf(source))
+          .item<double>();
+  EXPECT_GT(std::abs(expected - whole), 1e-3);  // the crops are not the whole image
+}
 
 TEST_F(RestorerTest, DefaultsComeFromThePreset) {
   EXPECT_EQ(restorer_->default_tiles().tile_size, 64);
