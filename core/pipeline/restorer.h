@@ -86,9 +86,12 @@ absl::Status ValidateTileConfig(const TileConfig& config);
 
 class Restorer {
  public:
-  // Holds the generator (eval mode, no grad). Thread-compatible: one thread
-  // calls Run*/Restore/EstimateQf at a time; Prepare and Finish are const and
-  // may run concurrently with them.
+  // Holds the generator for inference only (eval mode, no grad). It changes
+  // the generator in place: CaVE's BatchNorms are folded into its
+  // convolutions and, on CPU, 4-D weights become channels-last, so a
+  // generator shared with the caller must not be trained or saved afterwards.
+  // Thread-compatible: one thread calls Run*/Restore/EstimateQf at a time;
+  // Prepare and Finish are const and may run concurrently with them.
   Restorer(models::OneStepGenerator generator, RestorerConfig config);
 
   static absl::StatusOr<std::unique_ptr<Restorer>> FromModelFolder(const std::string& dir,
