@@ -11,6 +11,7 @@
 #include "core/metrics/quality_metrics.h"
 #include "core/models/cave.h"
 #include "core/models/model_architecture.h"
+#include "core/util/channels_last.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 #include "training/checkpoint.h"
@@ -87,6 +88,9 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
     cave->train();
   };
 
+  // Measured on 2 cores (small preset, batch 8 at 128 px): 0.525 -> 0.453 s
+  // per step.
+  MakeConvWeightsChannelsLast(*cave);
   BatchLoader loader(*dataset, recipe.batch, result.first_step);
   cave->train();  // BatchNorm learns its statistics in stage 1
   int64_t step = result.first_step;
@@ -94,7 +98,8 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
     if (options.stop_after >= 0 && step >= options.stop_after) break;
     ASSIGN_OR_RETURN(Batch batch, loader.Next());
     SetLearningRate(optimizer, recipe.stage1.lr * LearningRateFactor(recipe, step));
-    auto [restored, qf_pred] = cave->forward(batch.lq);
+    auto [restored, qf_pred] =
+        cave->forward(batch.lq.contiguous(torch::MemoryFormat::ChannelsLast));
     Stage1Losses losses = Stage1Loss(recipe.stage1.objective, restored, batch.hq, qf_pred, batch.qf,
                                      recipe.stage1.qf_weight, recipe.stage1.restoration_loss);
     optimizer.zero_grad();

@@ -11,6 +11,7 @@
 #include "core/models/diagonal_gaussian.h"
 #include "core/pipeline/image_tensor.h"
 #include "core/pipeline/tile_blender.h"
+#include "core/util/channels_last.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 #include "core/weights/model_folder.h"
@@ -85,11 +86,7 @@ Restorer::Restorer(models::OneStepGenerator generator, RestorerConfig config)
   if (config_.device.is_cpu()) {
     // oneDNN's convolutions run channels-last on CPU; measured on 2 cores at
     // 1024x1024 (small preset): CaVE 2.52 s -> 1.88 s, generator 6.57 s -> 5.30 s.
-    for (auto& parameter : generator_->parameters()) {
-      if (parameter.dim() == 4) {
-        parameter.set_data(parameter.data().contiguous(torch::MemoryFormat::ChannelsLast));
-      }
-    }
+    MakeConvWeightsChannelsLast(*generator_);
   }
   if (config_.tiles.tile_size == 0) config_.tiles = DefaultTileConfig(generator_->architecture());
   config_.max_batch_tiles = std::max(1, config_.max_batch_tiles);

@@ -67,6 +67,39 @@ TEST(TrainingDataTest, QualityFactorsFollowTheReferenceMix) {
   EXPECT_EQ(seen, (std::set<int>{30, 31, 32}));
 }
 
+TEST(TrainingDataTest, QuantizerScaleMatchesLibjpeg) {
+  EXPECT_DOUBLE_EQ(JpegQuantizerScale(5), 1000.0);
+  EXPECT_DOUBLE_EQ(JpegQuantizerScale(50), 100.0);
+  EXPECT_DOUBLE_EQ(JpegQuantizerScale(95), 10.0);
+  for (int qf = 1; qf <= 100; ++qf) {
+    EXPECT_NEAR(QualityForQuantizerScale(JpegQuantizerScale(qf)), qf, 1e-9) << qf;
+  }
+}
+
+TEST(TrainingDataTest, LogScaleQualityFactorsGiveEachStepOctaveTheSameShare) {
+  DegradationOptions o;
+  o.qf_mode = "log_scale";
+  o.qf_min = 5;
+  o.qf_max = 95;
+  std::mt19937_64 rng(11);
+  const int n = 20000;
+  int below_10 = 0, from_10_to_20 = 0, from_50 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int qf = DrawQualityFactor(o, rng);
+    ASSERT_GE(qf, 5);
+    ASSERT_LE(qf, 95);
+    below_10 += qf < 10;
+    from_10_to_20 += qf >= 10 && qf < 20;
+    from_50 += qf >= 50;
+  }
+  // Scales 1000%..10% span log(100); 5..10 and 10..20 are one doubling each
+  // (log 2 / log 100 = 15%), 50..95 is 100%..10% (half). Integer rounding
+  // moves each share by under a percent.
+  EXPECT_NEAR(below_10 / double(n), 0.15, 0.015);
+  EXPECT_NEAR(from_10_to_20 / double(n), 0.15, 0.015);
+  EXPECT_NEAR(from_50 / double(n), 0.5, 0.015);
+}
+
 TEST(TrainingDataTest, BatchesAreTensorsInUnitRange) {
   const std::string dir = testing::WriteSyntheticImages(2, 80, 80, 2);
   auto ds = PairDataset::Open(Options(dir, 1, 2));
@@ -86,6 +119,13 @@ TEST(TrainingDataTest, RejectsBadOptions) {
   o.crop = 50;
   EXPECT_FALSE(PairDataset::Open(o).ok());
   o = Options(dir + "/missing", 1, 1);
+  EXPECT_FALSE(PairDataset::Open(o).ok());
+  o = Options(dir, 1, 1);
+  o.degradation.qf_mode = "log_scale";
+  o.degradation.qf_min = 60;
+  o.degradation.qf_max = 20;
+  EXPECT_FALSE(PairDataset::Open(o).ok());
+  o.degradation.qf_mode = "gaussian";
   EXPECT_FALSE(PairDataset::Open(o).ok());
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -123,7 +124,22 @@ int DrawQualityFactor(const DegradationOptions& options, std::mt19937_64& rng) {
     if (coin(rng) < 0.25) return std::uniform_int_distribution<int>(8, 96)(rng);
     return 10 * std::uniform_int_distribution<int>(1, 6)(rng);
   }
+  if (options.qf_mode == "log_scale") {
+    const double low = std::log(JpegQuantizerScale(options.qf_max));
+    const double high = std::log(JpegQuantizerScale(options.qf_min));
+    const double scale = std::exp(std::uniform_real_distribution<double>(low, high)(rng));
+    const int qf = static_cast<int>(std::lround(QualityForQuantizerScale(scale)));
+    return std::clamp(qf, options.qf_min, options.qf_max);
+  }
   return std::uniform_int_distribution<int>(options.qf_min, options.qf_max)(rng);
+}
+
+double JpegQuantizerScale(double quality) {
+  return quality < 50 ? 5000.0 / quality : 200.0 - 2.0 * quality;
+}
+
+double QualityForQuantizerScale(double scale) {
+  return scale > 100.0 ? 5000.0 / scale : (200.0 - scale) / 2.0;
 }
 
 absl::StatusOr<std::unique_ptr<PairDataset>> PairDataset::Open(const DataOptions& options) {
@@ -131,9 +147,18 @@ absl::StatusOr<std::unique_ptr<PairDataset>> PairDataset::Open(const DataOptions
     return absl::InvalidArgumentError(
         absl::StrCat("crop must be a positive multiple of 32 (CaVE), got ", options.crop));
   }
-  if (options.degradation.qf_mode != "reference" && options.degradation.qf_mode != "uniform") {
+  const DegradationOptions& degradation = options.degradation;
+  if (degradation.qf_mode != "reference" && degradation.qf_mode != "uniform" &&
+      degradation.qf_mode != "log_scale") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "qf_mode must be 'reference' or 'uniform', got '", options.degradation.qf_mode, "'"));
+        "qf_mode must be 'reference', 'uniform' or 'log_scale', got '", degradation.qf_mode, "'"));
+  }
+  if (degradation.qf_mode != "reference" && (degradation.qf_min < 1 || degradation.qf_max > 100 ||
+                                             degradation.qf_min > degradation.qf_max)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("qf_min and qf_max must satisfy 1 <= qf_min <= "
+                     "qf_max <= 100, got ",
+                     degradation.qf_min, " and ", degradation.qf_max));
   }
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListImageFiles(options.dirs));
   return std::unique_ptr<PairDataset>(new PairDataset(options, std::move(files)));

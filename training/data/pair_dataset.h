@@ -20,7 +20,12 @@ namespace codiff::training {
 
 struct DegradationOptions {
   // "reference": 25% uniform in [8, 96], 75% from {10, 20, ..., 60} (the
-  // public code); "uniform": uniform in [qf_min, qf_max] (the paper: 8..95).
+  // public code); "uniform": uniform in [qf_min, qf_max] (the paper: 8..95);
+  // "log_scale": libjpeg's quantizer scale log-uniform between those of
+  // qf_max and qf_min, i.e. the same share of samples per doubling of the
+  // quantization step. Over 5..95 that is 15% in 5..10 and 15% in 10..20
+  // (uniform: 7% and 11%), where artifacts are worst, and 50% at 50 and up,
+  // as uniform.
   std::string qf_mode = "reference";
   int qf_min = 8;
   int qf_max = 95;
@@ -90,5 +95,10 @@ absl::StatusOr<image::Image> JpegRoundTrip(const image::Image& rgb, int quality)
 
 // Draws a QF as DegradationOptions says.
 int DrawQualityFactor(const DegradationOptions& options, std::mt19937_64& rng);
+
+// libjpeg's quality scaling (jpeg_quality_scaling): the percentage its base
+// quantization tables are multiplied by at `quality` (1..100), and its inverse.
+double JpegQuantizerScale(double quality);
+double QualityForQuantizerScale(double scale);
 
 }  // namespace codiff::training
