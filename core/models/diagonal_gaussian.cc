@@ -36,4 +36,23 @@ torch::Tensor DiagonalGaussian::Sample(uint64_t seed) const {
   return Sample(noise);
 }
 
+torch::Tensor DiagonalGaussian::SamplePerItem(
+    const std::vector<std::optional<uint64_t>>& seeds) const {
+  TORCH_CHECK(static_cast<int64_t>(seeds.size()) == mean_.size(0),
+              "DiagonalGaussian: ", seeds.size(), " seeds for a batch of ", mean_.size(0));
+  std::vector<int64_t> one_shape = mean_.sizes().vec();
+  one_shape[0] = 1;
+  std::vector<torch::Tensor> noise;
+  noise.reserve(seeds.size());
+  for (const auto& seed : seeds) {
+    if (seed) {
+      at::Generator generator = at::detail::createCPUGenerator(*seed);
+      noise.push_back(torch::randn(one_shape, generator, torch::kFloat32));
+    } else {
+      noise.push_back(torch::zeros(one_shape, torch::kFloat32));
+    }
+  }
+  return Sample(torch::cat(noise));
+}
+
 }  // namespace codiff::models

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
@@ -29,6 +31,10 @@ class DiagonalGaussian {
   // Seeded draw on a CPU generator, so a seed gives the same latent on every
   // device.
   torch::Tensor Sample(uint64_t seed) const;
+  // One seed per batch item (none = the mean for that item): item i's noise
+  // comes from its own seed alone, the same as Sample(seed) on that item by
+  // itself, so batching never changes a result.
+  torch::Tensor SamplePerItem(const std::vector<std::optional<uint64_t>>& seeds) const;
 
  private:
   torch::Tensor mean_;

@@ -51,8 +51,9 @@ torch::Tensor OneStepGeneratorImpl::Generate(const torch::Tensor& x, const torch
                                              const GenerateOptions& options, Trace* trace) {
   const double scaling = arch_.vae.scaling_factor;
   DiagonalGaussian posterior = vae_->Encode(x * 2.0 - 1.0);
-  torch::Tensor latent =
-      options.posterior_seed ? posterior.Sample(*options.posterior_seed) : posterior.mean();
+  torch::Tensor latent = options.posterior_seeds.empty()
+                             ? posterior.mean()
+                             : posterior.SamplePerItem(options.posterior_seeds);
   torch::Tensor z_low = latent * scaling;
   torch::Tensor timestep =
       torch::full({1}, static_cast<double>(arch_.timestep),

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
@@ -20,9 +21,10 @@ namespace codiff::models {
 
 struct GenerateOptions {
   // The reference samples the VAE posterior without a seed, which makes its
-  // output noisy and irreproducible; we use the posterior mean unless a seed
-  // is given.
-  std::optional<uint64_t> posterior_seed;
+  // output noisy and irreproducible; we use the posterior mean unless seeds
+  // are given: empty, or one per batch item (none = that item's mean), each
+  // item's noise from its own seed (DiagonalGaussian::SamplePerItem).
+  std::vector<std::optional<uint64_t>> posterior_seeds;
 };
 
 struct Conditioning {

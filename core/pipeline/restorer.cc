@@ -1,6 +1,5 @@
 #include "core/pipeline/restorer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <algorithm>
 #include <chrono>
 #include <utility>
@@ -8,7 +7,6 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
-#include "core/models/diagonal_gaussian.h"
 #include "core/pipeline/image_tensor.h"
 #include "core/pipeline/tile_blender.h"
 #include "core/util/channels_last.h"
@@ -144,38 +142,14 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
       out = restored.clamp(0.0, 1.0);
       qf_raw = qf;
     } else {
-      // OneStepGenerator::Generate with one seed per tile: the posterior is
-      // sampled here so that tile i's noise depends only on its own seed
-      // (same values as Generate(tile, ctx, {seed}) on that tile alone).
-      const models::ModelArchitecture& arch = architecture();
       const models::Conditioning conditioning = generator_->Condition(x);
       qf_raw = conditioning.qf;
-      const models::DiagonalGaussian posterior =
-          generator_->vae()->Encode(conditioning.image * 2.0 - 1.0);
-      torch::Tensor latent = posterior.mean();
+      models::GenerateOptions generate;
+      // Per tile, so a tile's noise does not depend on its batch neighbours.
       if (std::any_of(seeds.begin(), seeds.end(), [](const auto& s) { return s.has_value(); })) {
-        std::vector<int64_t> one_shape = posterior.mean().sizes().vec();
-        one_shape[0] = 1;
-        std::vector<torch::Tensor> noise;
-        for (const auto& seed : seeds) {
-          if (seed) {
-            at::Generator cpu = at::detail::createCPUGenerator(*seed);
-            noise.push_back(torch::randn(one_shape, cpu, torch::kFloat32));
-          } else {
-            noise.push_back(torch::zeros(one_shape, torch::kFloat32));
-          }
-        }
-        latent = posterior.Sample(torch::cat(noise));
+        generate.posterior_seeds = seeds;
       }
-      const double scaling = arch.vae.scaling_factor;
-      const torch::Tensor z_low = latent * scaling;
-      const torch::Tensor timestep =
-          torch::full({1}, static_cast<double>(arch.timestep),
-                      torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
-      const torch::Tensor eps = generator_->unet()->forward(z_low, timestep, conditioning.context);
-      const torch::Tensor z_high = generator_->HighQualityLatent(z_low, eps);
-      const torch::Tensor y = generator_->DecodeImage(z_high, conditioning.image);
-      out = (y + 1.0) / 2.0;
+      out = (generator_->Generate(conditioning.image, conditioning.context, generate) + 1.0) / 2.0;
     }
     if (qf_out != nullptr) {
       *qf_out = models::CaVEImpl::QualityFactorFromOutput(qf_raw)

@@ -69,7 +69,7 @@ TEST_F(PipelineParityTest, SeededPosteriorSamplingIsReproducibleAndDiffersFromTh
   torch::NoGradGuard no_grad;
   torch::Tensor x = io_.at("x");
   GenerateOptions seeded;
-  seeded.posterior_seed = 7;
+  seeded.posterior_seeds = {7u};
   torch::Tensor a = generator_->forward(x, seeded);
   torch::Tensor b = generator_->forward(x, seeded);
   EXPECT_TRUE(torch::equal(a, b));

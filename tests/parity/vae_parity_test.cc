@@ -104,6 +104,21 @@ TEST_F(VaeParityTest, SeededSamplingIsReproducible) {
   EXPECT_TRUE(torch::equal(posterior.mode(), posterior.mean()));
 }
 
+TEST(DiagonalGaussianTest, PerItemSeedsMatchEachItemSampledAlone) {
+  torch::manual_seed(3);
+  const torch::Tensor moments = torch::randn({3, 8, 4, 4});
+  const DiagonalGaussian batch(moments);
+  const torch::Tensor sampled = batch.SamplePerItem({7u, std::nullopt, 9u});
+  for (int64_t i : {0, 2}) {
+    const DiagonalGaussian alone(moments.slice(0, i, i + 1));
+    EXPECT_TRUE(torch::allclose(sampled.slice(0, i, i + 1), alone.Sample(uint64_t(7 + i))))
+        << "item " << i;
+  }
+  EXPECT_TRUE(torch::equal(sampled[1], batch.mean()[1]));  // no seed: the mean
+  EXPECT_FALSE(torch::allclose(sampled[0], batch.mean()[0]));
+  EXPECT_ANY_THROW(batch.SamplePerItem({7u}));  // one seed per item
+}
+
 TEST_F(VaeParityTest, LoadsLegacyAttentionNamesAndConvShapedWeights) {
   namespace fs = std::filesystem;
   // Rewrite the fixture weights as older diffusers stored them: mid-block

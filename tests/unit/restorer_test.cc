@@ -185,7 +185,7 @@ TEST_F(RestorerTest, PerTileSeedsMatchTheGeneratorAndIgnoreBatching) {
   for (int i = 0; i < 2; ++i) {
     const torch::Tensor one = tiles.slice(0, i, i + 1);
     models::GenerateOptions options;
-    options.posterior_seed = 7u + i;
+    options.posterior_seeds = {7u + i};
     const models::Conditioning one_cond = (*generator_)->Condition(one);
     const torch::Tensor expected =
         ((*generator_)->Generate(one_cond.image, one_cond.context, options) + 1.0) / 2.0;
