@@ -28,7 +28,9 @@ std::vector<OptionSpec> RestoreOptionSpecs() {
       {"suffix", 0, "TEXT",
        "append TEXT to each output's stem (default: none with -o, \"_restored\" without)"},
       {"mode", 0, "MODE", "perceptual|fidelity (default perceptual)"},
-      {"color-fix", 0, "FIX", "adain|wavelet|none (default adain)"},
+      {"color-fix", 0, "FIX",
+       "adain|wavelet|none (default: the server's for the mode, adain for perceptual, none for "
+       "fidelity)"},
       {"seed", 0, "N", "seed the diffusion noise (default: deterministic posterior mean)"},
       {"tile-size", 0, "N", "tile side in pixels, a multiple of 32 (default: the server's)"},
       {"overwrite", 0, "", "replace outputs that already exist"},
@@ -110,11 +112,13 @@ absl::Status ParseRestore(const CommandLine& line, ParsedRestore* out) {
   auto mode = line.GetChoice("mode", "perceptual", {"perceptual", "fidelity"});
   if (!mode.ok()) return mode.status();
   options.set_mode(*mode == "fidelity" ? v1::RESTORE_MODE_FIDELITY : v1::RESTORE_MODE_PERCEPTUAL);
-  auto fix = line.GetChoice("color-fix", "adain", {"adain", "wavelet", "none"});
-  if (!fix.ok()) return fix.status();
-  options.set_color_fix(*fix == "wavelet" ? v1::COLOR_FIX_WAVELET
-                        : *fix == "none"  ? v1::COLOR_FIX_NONE
-                                          : v1::COLOR_FIX_ADAIN);
+  if (line.Has("color-fix")) {
+    auto fix = line.GetChoice("color-fix", "adain", {"adain", "wavelet", "none"});
+    if (!fix.ok()) return fix.status();
+    options.set_color_fix(*fix == "wavelet" ? v1::COLOR_FIX_WAVELET
+                          : *fix == "none"  ? v1::COLOR_FIX_NONE
+                                            : v1::COLOR_FIX_ADAIN);
+  }
   if (line.Has("seed")) {
     uint64_t seed = 0;
     if (!absl::SimpleAtoi(line.Get("seed"), &seed)) {

@@ -57,6 +57,7 @@ absl::StatusOr<pipeline::RestoreOptions> ToRestoreOptions(const v1::RestoreOptio
   }
   switch (o.color_fix()) {
     case v1::COLOR_FIX_UNSPECIFIED:
+      break;  // the mode's default
     case v1::COLOR_FIX_ADAIN:
       out.color_fix = pipeline::ColorFix::kAdain;
       break;

@@ -37,7 +37,8 @@ constexpr char kUsage[] =
     "      through the server's Restorer, and prints PSNR / SSIM / PSNR-B (Y)\n"
     "      of the JPEG input, each mode and (with --spp-qp) ffmpeg's spp filter\n"
     "      at its best qp, seconds per megapixel, and CaVE's QF estimate on the\n"
-    "      decoded pixels (no JPEG header).\n";
+    "      decoded pixels (no JPEG header). --color-fix defaults to each\n"
+    "      mode's server default (adain for perceptual, none for fidelity).\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "codiff-train: %s\n", message.c_str());

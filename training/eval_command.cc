@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include <torch/torch.h>
 
@@ -52,7 +53,8 @@ absl::StatusOr<pipeline::RestoreMode> ParseMode(const std::string& mode) {
   return absl::InvalidArgumentError("unknown mode '" + mode + "' (perceptual, fidelity)");
 }
 
-absl::StatusOr<pipeline::ColorFix> ParseColorFix(const std::string& name) {
+absl::StatusOr<std::optional<pipeline::ColorFix>> ParseColorFix(const std::string& name) {
+  if (name.empty()) return std::nullopt;
   if (name == "adain") return pipeline::ColorFix::kAdain;
   if (name == "wavelet") return pipeline::ColorFix::kWavelet;
   if (name == "none") return pipeline::ColorFix::kNone;
@@ -92,7 +94,7 @@ absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
     ASSIGN_OR_RETURN(pipeline::RestoreMode mode, ParseMode(m));
     modes.push_back(mode);
   }
-  ASSIGN_OR_RETURN(pipeline::ColorFix color_fix, ParseColorFix(options.color_fix));
+  ASSIGN_OR_RETURN(std::optional<pipeline::ColorFix> color_fix, ParseColorFix(options.color_fix));
   ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Restorer> restorer,
                    pipeline::Restorer::FromModelFolder(options.model_dir, {}));
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListImageFiles({options.data_dir}));

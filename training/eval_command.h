@@ -22,7 +22,8 @@ struct EvalOptions {
   // "perceptual" (the one-step diffusion output) and/or "fidelity" (CaVE's
   // restoring decoder); the older names "generator" / "cave" are accepted.
   std::vector<std::string> modes = {"perceptual", "fidelity"};
-  std::string color_fix = "adain";  // adain | wavelet | none (the server's default: adain)
+  // adain | wavelet | none; empty = each mode's server default (DefaultColorFix).
+  std::string color_fix;
   bool estimate_qf = true;
   // ffmpeg spp qp values to try (empty: no spp row). The row reports, per QF,
   // the qp with the best mean PSNR over the set, as a user tuning it would.

@@ -48,7 +48,7 @@ std::string_view FindWebpExif(std::string_view b) {
   }
 }
 
-absl::StatusOr<int> CheckJpegAndReadOrientation(std::string_view bytes) {
+absl::StatusOr<JpegHeaderInfo> CheckJpeg(std::string_view bytes) {
   ASSIGN_OR_RETURN(JpegHeaderInfo h, ParseJpegHeader(bytes, JpegParseMode::kFull));
   if (h.precision != 8) {
     return absl::InvalidArgumentError(
@@ -57,8 +57,33 @@ absl::StatusOr<int> CheckJpegAndReadOrientation(std::string_view bytes) {
   if (h.lossless || h.hierarchical) {
     return absl::InvalidArgumentError("unsupported JPEG: lossless or hierarchical coding");
   }
+  return h;
+}
+
+int JpegOrientation(const JpegHeaderInfo& h, std::string_view bytes) {
   if (h.exif_size == 0) return 1;
   return ReadExifOrientation(bytes.substr(h.exif_offset, h.exif_size));
+}
+
+// The table of the first component when it is luma (libjpeg's colour-space
+// rules: grey, or three components that are not Adobe RGB or named R, G, B)
+// at full resolution, so its 8x8 blocks tile the decoded image from the
+// origin; an EXIF rotation moves that grid, so then none.
+std::optional<std::array<uint16_t, 64>> LumaTable(const JpegHeaderInfo& h, int orientation) {
+  if (orientation != 1 || h.component_info.empty()) return std::nullopt;
+  const std::vector<JpegComponent>& c = h.component_info;
+  const bool grey = h.components == 1;
+  const bool named_rgb = c.size() == 3 && c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B';
+  const bool ycbcr = h.components == 3 && h.adobe_transform != 0 && !named_rgb;
+  if (!grey && !ycbcr) return std::nullopt;
+  for (const JpegComponent& other : c) {
+    if (other.h_sampling > c[0].h_sampling || other.v_sampling > c[0].v_sampling) {
+      return std::nullopt;
+    }
+  }
+  const int index = c[0].quant_table_index;
+  if (index < 0 || index >= static_cast<int>(h.quant_tables.size())) return std::nullopt;
+  return h.quant_tables[index].natural;
 }
 
 int ReadOrientation(ImageFormat format, std::string_view bytes) {
@@ -97,7 +122,9 @@ absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimi
   DecodedImage out;
   out.format = info.format;
   if (info.format == ImageFormat::kJpeg) {
-    ASSIGN_OR_RETURN(out.exif_orientation, CheckJpegAndReadOrientation(bytes));
+    ASSIGN_OR_RETURN(const JpegHeaderInfo header, CheckJpeg(bytes));
+    out.exif_orientation = JpegOrientation(header, bytes);
+    out.jpeg_luma_table = LumaTable(header, out.exif_orientation);
   } else {
     out.exif_orientation = ReadOrientation(info.format, bytes);
   }

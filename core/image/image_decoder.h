@@ -2,6 +2,9 @@
 // result back in the mode the user sent (grey, alpha, orientation applied).
 #pragma once
 
+#include <array>
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -27,6 +30,10 @@ struct DecodedImage {
   // chunk), 1 when none; already applied. TIFF reports 1: OpenCV applies the
   // TIFF Orientation tag itself while decoding.
   int exif_orientation = 1;
+  // JPEG sources whose first component is luma at full resolution on the
+  // image's own 8x8 grid (no EXIF rotation): that component's quantisation
+  // table, natural order (for pipeline::ProjectLumaOntoJpeg). Unset otherwise.
+  std::optional<std::array<uint16_t, 64>> jpeg_luma_table;
 
   bool has_alpha() const { return !alpha.empty(); }
 };

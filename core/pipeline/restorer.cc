@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/pipeline/image_tensor.h"
+#include "core/pipeline/jpeg_consistency.h"
 #include "core/pipeline/tile_blender.h"
 #include "core/util/channels_last.h"
 #include "core/util/status_macros.h"
@@ -46,6 +47,10 @@ std::vector<std::optional<uint64_t>> PreparedImage::TileSeeds() const {
     for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = *options.seed + i;
   }
   return seeds;
+}
+
+ColorFix DefaultColorFix(RestoreMode mode) {
+  return mode == RestoreMode::kFidelity ? ColorFix::kNone : ColorFix::kAdain;
 }
 
 TileConfig DefaultTileConfig(const models::ModelArchitecture& arch) {
@@ -172,8 +177,15 @@ absl::StatusOr<RestoreResult> Restorer::Finish(const PreparedImage& prepared,
                      for (int64_t i = 0; i < outputs.size(0); ++i) {
                        blender.Add(static_cast<int>(i), outputs[i]);
                      }
-                     return ApplyColorFix(blender.Result(), prepared.source,
-                                          prepared.options.color_fix);
+                     const RestoreOptions& options = prepared.options;
+                     torch::Tensor out =
+                         ApplyColorFix(blender.Result(), prepared.source,
+                                       options.color_fix.value_or(DefaultColorFix(options.mode)));
+                     const auto& luma_table = prepared.decoded.jpeg_luma_table;
+                     if (options.jpeg_consistency && luma_table) {
+                       out = ProjectLumaOntoJpeg(out, prepared.source, *luma_table);
+                     }
+                     return out;
                    }));
   ASSIGN_OR_RETURN(image::Image rgb, TensorToImage(fixed));
   RestoreResult result;

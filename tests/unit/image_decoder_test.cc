@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "core/image/exif_orientation.h"
 #include "core/image/image_encoder.h"
@@ -273,6 +274,21 @@ std::string ExifApp1(int orientation, bool corrupt_ifd_offset = false) {
   seg.push_back(static_cast<char>(len >> 8));
   seg.push_back(static_cast<char>(len & 255));
   return seg + payload;
+}
+
+TEST(ImageDecoderTest, JpegLumaTableOnlyWhenTheGridIsTheImages) {
+  const std::string jpg = CvEncode(".jpg", BlockPattern(), {cv::IMWRITE_JPEG_QUALITY, 40});
+  const DecodedImage upright = MustDecode(jpg);
+  ASSERT_TRUE(upright.jpeg_luma_table.has_value());
+  EXPECT_EQ(*upright.jpeg_luma_table, IjgScaledTable(40, /*chroma=*/false));
+  // Rotated by EXIF: the 8x8 grid no longer starts at the decoded origin.
+  EXPECT_FALSE(MustDecode(jpg.substr(0, 2) + ExifApp1(6) + jpg.substr(2)).jpeg_luma_table);
+  cv::Mat grey;
+  cv::cvtColor(BlockPattern(), grey, cv::COLOR_BGR2GRAY);
+  const DecodedImage grey_jpeg = MustDecode(CvEncode(".jpg", grey, {cv::IMWRITE_JPEG_QUALITY, 70}));
+  ASSERT_TRUE(grey_jpeg.jpeg_luma_table.has_value());
+  EXPECT_EQ(*grey_jpeg.jpeg_luma_table, IjgScaledTable(70, false));
+  EXPECT_FALSE(MustDecode(CvEncode(".png", BlockPattern())).jpeg_luma_table);
 }
 
 TEST(ImageDecoderTest, HandBuiltBigEndianExifIsApplied) {

@@ -225,6 +225,59 @@ TEST_F(RestorerTest, PrepareRunFinishMatchesRestore) {
   EXPECT_FALSE(restorer_->Finish(*prepared, out->slice(0, 0, 3)).ok());
 }
 
+TEST_F(RestorerTest, UnsetColorFixIsTheModeDefault) {
+  EXPECT_EQ(DefaultColorFix(RestoreMode::kFidelity), ColorFix::kNone);
+  EXPECT_EQ(DefaultColorFix(RestoreMode::kPerceptual), ColorFix::kAdain);
+  const image::DecodedImage decoded = SyntheticPng(90, 60);
+  for (RestoreMode mode : {RestoreMode::kFidelity, RestoreMode::kPerceptual}) {
+    RestoreOptions unset;
+    unset.mode = mode;
+    RestoreOptions expected = unset;
+    expected.color_fix = DefaultColorFix(mode);
+    RestoreOptions other = unset;
+    other.color_fix = mode == RestoreMode::kFidelity ? ColorFix::kAdain : ColorFix::kNone;
+    auto a = restorer_->Restore(decoded, unset);
+    auto b = restorer_->Restore(decoded, expected);
+    auto c = restorer_->Restore(decoded, other);
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    EXPECT_TRUE(a->image.data == b->image.data);
+    EXPECT_FALSE(a->image.data == c->image.data);  // the choice matters on this image
+  }
+}
+
+TEST_F(RestorerTest, JpegConsistencyBringsLumaCloserToTheOriginal) {
+  image::Image original(96, 64, 3);
+  for (int y = 0; y < 64; ++y) {
+    for (int x = 0; x < 96; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        original.data[(y * 96 + x) * 3 + c] =
+            static_cast<uint8_t>(128 + 80 * std::sin(0.11 * x + 0.07 * y + 2.0 * c));
+      }
+    }
+  }
+  image::EncodeOptions jpeg;
+  jpeg.format = image::ImageFormat::kJpeg;
+  jpeg.quality = 30;
+  const image::DecodedImage decoded = Decode(*image::EncodeImage(original, jpeg));
+  ASSERT_TRUE(decoded.jpeg_luma_table.has_value());
+  RestoreOptions on, off;
+  off.jpeg_consistency = false;
+  auto projected = restorer_->Restore(decoded, on);
+  auto raw = restorer_->Restore(decoded, off);
+  ASSERT_TRUE(projected.ok() && raw.ok());
+  // The random tiny model's output is far from the original; the projection
+  // onto what the JPEG allows must bring its luma closer.
+  auto luma_mse = [&](const image::Image& image) {
+    const torch::Tensor a = ImageToTensor(image), b = ImageToTensor(original);
+    const torch::Tensor weights = torch::tensor({0.299f, 0.587f, 0.114f}).view({1, 3, 1, 1});
+    return ((a - b) * weights).sum(1).pow(2).mean().item<double>();
+  };
+  EXPECT_LT(luma_mse(projected->image), 0.5 * luma_mse(raw->image));
+  // PNG sources have no table: nothing changes.
+  const image::DecodedImage png = SyntheticPng(64, 64);
+  EXPECT_TRUE(restorer_->Restore(png, on)->image.data == restorer_->Restore(png, off)->image.data);
+}
+
 TEST(RestorerFolderTest, LoadsFromAModelFolder) {
   torch::manual_seed(0);
   models::OneStepGenerator generator = BuildGenerator(*models::PresetArchitecture("tiny"));

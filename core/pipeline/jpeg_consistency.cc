@@ -1,0 +1,73 @@
+#include "core/pipeline/jpeg_consistency.h"
+
+#include <cmath>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace codiff::pipeline {
+namespace {
+
+// JFIF luma on the 0..255 scale, level-shifted as the JPEG encoder does.
+torch::Tensor LevelShiftedLuma(const torch::Tensor& rgb) {
+  return (rgb[0][0] * 0.299 + rgb[0][1] * 0.587 + rgb[0][2] * 0.114) * 255.0 - 128.0;
+}
+
+// [H8, W8] -> [H8 / 8, W8 / 8, 8, 8]
+torch::Tensor ToBlocks(const torch::Tensor& plane) {
+  return plane.reshape({plane.size(0) / 8, 8, plane.size(1) / 8, 8}).permute({0, 2, 1, 3});
+}
+
+torch::Tensor FromBlocks(const torch::Tensor& blocks) {
+  return blocks.permute({0, 2, 1, 3}).reshape({blocks.size(0) * 8, blocks.size(1) * 8});
+}
+
+}  // namespace
+
+torch::Tensor JpegDctMatrix() {
+  torch::Tensor d = torch::empty({8, 8}, torch::kFloat64);
+  auto a = d.accessor<double, 2>();
+  for (int u = 0; u < 8; ++u) {
+    const double scale = u == 0 ? std::sqrt(1.0 / 8.0) : std::sqrt(2.0 / 8.0);
+    for (int x = 0; x < 8; ++x) a[u][x] = scale * std::cos((2 * x + 1) * u * M_PI / 16.0);
+  }
+  return d;
+}
+
+torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Tensor& source,
+                                  const std::array<uint16_t, 64>& luma_table) {
+  TORCH_CHECK(restored.dim() == 4 && restored.size(0) == 1 && restored.size(1) == 3 &&
+                  restored.sizes() == source.sizes(),
+              "ProjectLumaOntoJpeg: expected two [1, 3, H, W] images of the same size");
+  const int64_t height = restored.size(2) / 8 * 8, width = restored.size(3) / 8 * 8;
+  if (height == 0 || width == 0) return restored;
+  const torch::Tensor r = restored.to(torch::kFloat64).slice(2, 0, height).slice(3, 0, width);
+  const torch::Tensor s = source.to(torch::kFloat64).slice(2, 0, height).slice(3, 0, width);
+  const torch::Tensor dct = JpegDctMatrix();
+  const torch::Tensor q =
+      torch::tensor(std::vector<double>(luma_table.begin(), luma_table.end()), torch::kFloat64)
+          .reshape({8, 8});
+
+  const torch::Tensor restored_coefs =
+      torch::matmul(torch::matmul(dct, ToBlocks(LevelShiftedLuma(r))), dct.t());
+  const torch::Tensor source_coefs =
+      torch::matmul(torch::matmul(dct, ToBlocks(LevelShiftedLuma(s))), dct.t());
+  const torch::Tensor k = torch::round(source_coefs / q);
+  const torch::Tensor clipped =
+      torch::min(torch::max(restored_coefs, (k - 0.5) * q), (k + 0.5) * q);
+  // Clipped source pixels (saturated colours) break the pixels -> k inversion.
+  const torch::Tensor channel_blocks = s[0].reshape({3, height / 8, 8, width / 8, 8})
+                                           .permute({1, 3, 0, 2, 4})
+                                           .reshape({height / 8, width / 8, 3 * 64});
+  const torch::Tensor saturated =
+      ((channel_blocks <= 0.5 / 255.0) | (channel_blocks >= 254.5 / 255.0)).any(-1);
+  const torch::Tensor correction_coefs =
+      (clipped - restored_coefs).masked_fill(saturated.unsqueeze(-1).unsqueeze(-1), 0.0);
+  const torch::Tensor correction =
+      FromBlocks(torch::matmul(torch::matmul(dct.t(), correction_coefs), dct)) / 255.0;
+  torch::Tensor out = restored.to(torch::kFloat64).clone();
+  out.slice(2, 0, height).slice(3, 0, width).add_(correction.unsqueeze(0).unsqueeze(0));
+  return out.clamp(0.0, 1.0).to(restored.scalar_type());
+}
+
+}  // namespace codiff::pipeline
