@@ -3,8 +3,9 @@
 # stage 1 (CaVE, dual learning), stage 2 (one-step generator), export to a
 # model folder, and the validation table. Resumable: run it again after an
 # interruption and each stage continues from its last checkpoint (finished
-# stages are skipped). On 2 CPU cores a stage-1 step takes 0.58 s alone
-# (8000 steps: ~77 min); see models/default/README.md for the last full run.
+# stages are skipped). Last full run on 2 CPU cores (shared with builds):
+# stage 1 82 min (8000 steps), stage 2 21 min (1000 steps), export + table
+# ~8 min; 0.58 s per stage-1 step when nothing else runs.
 #
 #   bash scripts/train-default.sh [--data DIR] [--val DIR] [--runs DIR] [--output MODEL_DIR]
 #
@@ -87,7 +88,7 @@ cp "$runs/training-data.tsv" "$output/training-data.tsv"
 echo "== validation table ($val)"
 spp=()
 if command -v ffmpeg > /dev/null; then
-  spp=(--spp-qp 1,2,3,4,5,6,8,10,12,15,20)   # ffmpeg's spp deblocking at its best qp
+  spp=(--spp-qp 1,2,3,4,5,6,8,10,12,15,20,25,30,40)   # ffmpeg's spp deblocking at its best qp
 else
   echo "   (ffmpeg not installed: no spp row; apt-get install ffmpeg)"
 fi
