@@ -33,6 +33,8 @@ std::vector<OptionSpec> RestoreOptionSpecs() {
        "fidelity)"},
       {"seed", 0, "N", "seed the diffusion noise (default: deterministic posterior mean)"},
       {"tile-size", 0, "N", "tile side in pixels, a multiple of 32 (default: the server's)"},
+      {"no-jpeg-consistency", 0, "",
+       "JPEG inputs: skip keeping the output's luma inside the JPEG's quantisation intervals"},
       {"overwrite", 0, "", "replace outputs that already exist"},
       {"skip-existing", 0, "", "leave existing outputs alone and skip their inputs"},
       {"concurrency", 0, "N", "images in flight at once (default 4)"},
@@ -130,6 +132,7 @@ absl::Status ParseRestore(const CommandLine& line, ParsedRestore* out) {
   if (!tile.ok()) return tile.status();
   if (*tile % 32 != 0) return absl::InvalidArgumentError("--tile-size must be a multiple of 32");
   options.set_tile_size(*tile);
+  options.set_skip_jpeg_consistency(line.Has("no-jpeg-consistency"));
 
   auto concurrency = line.GetInt("concurrency", 4, 1, 256);
   if (!concurrency.ok()) return concurrency.status();

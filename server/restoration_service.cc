@@ -73,6 +73,7 @@ absl::StatusOr<pipeline::RestoreOptions> ToRestoreOptions(const v1::RestoreOptio
   if (o.seed_choice_case() == v1::RestoreOptions::kSeed) out.seed = o.seed();
   if (o.tile_size() < 0) return absl::InvalidArgumentError("tile_size must be >= 0");
   out.tile_size = o.tile_size();
+  out.jpeg_consistency = !o.skip_jpeg_consistency();
   return out;
 }
 

@@ -109,6 +109,25 @@ TEST_F(ServerTest, RestoreJpegReturnsPngOfTheSameSize) {
   EXPECT_GT(response.timings().total_seconds(), 0);
 }
 
+// The tiny random model's output is far from any JPEG, so the luma
+// projection must change it; skip_jpeg_consistency returns it untouched.
+TEST_F(ServerTest, SkipJpegConsistencyReturnsTheRawModelOutput) {
+  const std::string jpeg = MakeJpeg(96, 64, 30);
+  std::string images[2];
+  for (bool skip : {false, true}) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::RestoreRequest request;
+    request.set_image(jpeg);
+    request.mutable_options()->set_skip_jpeg_consistency(skip);
+    v1::RestoreResponse response;
+    const auto status = stub_->Restore(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    images[skip] = response.image();
+  }
+  EXPECT_NE(images[0], images[1]);
+}
+
 TEST_F(ServerTest, RestoreStreamAnswersEveryImageWithItsId) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
