@@ -279,9 +279,19 @@ void EstimateQuality(JpegHeaderInfo& info) {
 
 }  // namespace
 
+double IjgQualityScale(double quality) {
+  return quality < 50 ? 5000.0 / quality : 200.0 - 2.0 * quality;
+}
+
+double IjgQualityForScale(double scale) {
+  return scale > 100.0 ? 5000.0 / scale : (200.0 - scale) / 2.0;
+}
+
 std::array<uint16_t, 64> IjgScaledTable(int q, bool chroma, bool force_baseline) {
   q = std::clamp(q, 1, 100);
-  const long scale = q < 50 ? 5000 / q : 200 - 2 * q;
+  // 5000 / q is never within rounding error of the next integer down, so this
+  // equals libjpeg's integer division.
+  const long scale = static_cast<long>(IjgQualityScale(q));
   const auto& base = chroma ? kStdChroma : kStdLuma;
   std::array<uint16_t, 64> out{};
   for (int i = 0; i < 64; ++i) {

@@ -96,6 +96,12 @@ struct IjgQualityEstimate {
 // unique; among equally distant inexact matches the highest q wins.
 IjgQualityEstimate EstimateIjgQuality(const JpegQuantTable& luma, const JpegQuantTable* chroma);
 
+// libjpeg's quality scaling (jpeg_quality_scaling) without its integer
+// truncation: the percentage the base tables are multiplied by at `quality`
+// (1..100), and its inverse. IjgScaledTable truncates it as libjpeg does.
+double IjgQualityScale(double quality);
+double IjgQualityForScale(double scale);
+
 // libjpeg's table for quality q (1..100), natural order. `chroma` selects the
 // chrominance base table; `force_baseline` clamps to 255 instead of 32767.
 std::array<uint16_t, 64> IjgScaledTable(int q, bool chroma, bool force_baseline = true);

@@ -67,15 +67,6 @@ TEST(TrainingDataTest, QualityFactorsFollowTheReferenceMix) {
   EXPECT_EQ(seen, (std::set<int>{30, 31, 32}));
 }
 
-TEST(TrainingDataTest, QuantizerScaleMatchesLibjpeg) {
-  EXPECT_DOUBLE_EQ(JpegQuantizerScale(5), 1000.0);
-  EXPECT_DOUBLE_EQ(JpegQuantizerScale(50), 100.0);
-  EXPECT_DOUBLE_EQ(JpegQuantizerScale(95), 10.0);
-  for (int qf = 1; qf <= 100; ++qf) {
-    EXPECT_NEAR(QualityForQuantizerScale(JpegQuantizerScale(qf)), qf, 1e-9) << qf;
-  }
-}
-
 TEST(TrainingDataTest, LogScaleQualityFactorsGiveEachStepOctaveTheSameShare) {
   DegradationOptions o;
   o.qf_mode = "log_scale";

@@ -312,5 +312,16 @@ TEST(JpegHeaderTest, RandomMutationsNeverCrash) {
   EXPECT_FALSE(ParseJpegHeader(noise).ok());
 }
 
+TEST(JpegHeaderTest, QualityScaleMatchesLibjpegAndInverts) {
+  EXPECT_DOUBLE_EQ(IjgQualityScale(5), 1000.0);
+  EXPECT_DOUBLE_EQ(IjgQualityScale(50), 100.0);
+  EXPECT_DOUBLE_EQ(IjgQualityScale(95), 10.0);
+  for (int qf = 1; qf <= 100; ++qf) {
+    EXPECT_NEAR(IjgQualityForScale(IjgQualityScale(qf)), qf, 1e-9) << qf;
+    // Truncated, the table's scale: libjpeg's integer jpeg_quality_scaling.
+    EXPECT_EQ(static_cast<long>(IjgQualityScale(qf)), qf < 50 ? 5000 / qf : 200 - 2 * qf) << qf;
+  }
+}
+
 }  // namespace
 }  // namespace codiff::image

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/image/image_decoder.h"
 #include "core/image/image_encoder.h"
+#include "core/image/jpeg_header.h"
 #include "core/util/status_macros.h"
 
 namespace codiff::training {
@@ -125,21 +126,13 @@ int DrawQualityFactor(const DegradationOptions& options, std::mt19937_64& rng) {
     return 10 * std::uniform_int_distribution<int>(1, 6)(rng);
   }
   if (options.qf_mode == "log_scale") {
-    const double low = std::log(JpegQuantizerScale(options.qf_max));
-    const double high = std::log(JpegQuantizerScale(options.qf_min));
+    const double low = std::log(image::IjgQualityScale(options.qf_max));
+    const double high = std::log(image::IjgQualityScale(options.qf_min));
     const double scale = std::exp(std::uniform_real_distribution<double>(low, high)(rng));
-    const int qf = static_cast<int>(std::lround(QualityForQuantizerScale(scale)));
+    const int qf = static_cast<int>(std::lround(image::IjgQualityForScale(scale)));
     return std::clamp(qf, options.qf_min, options.qf_max);
   }
   return std::uniform_int_distribution<int>(options.qf_min, options.qf_max)(rng);
-}
-
-double JpegQuantizerScale(double quality) {
-  return quality < 50 ? 5000.0 / quality : 200.0 - 2.0 * quality;
-}
-
-double QualityForQuantizerScale(double scale) {
-  return scale > 100.0 ? 5000.0 / scale : (200.0 - scale) / 2.0;
 }
 
 absl::StatusOr<std::unique_ptr<PairDataset>> PairDataset::Open(const DataOptions& options) {

@@ -96,9 +96,4 @@ absl::StatusOr<image::Image> JpegRoundTrip(const image::Image& rgb, int quality)
 // Draws a QF as DegradationOptions says.
 int DrawQualityFactor(const DegradationOptions& options, std::mt19937_64& rng);
 
-// libjpeg's quality scaling (jpeg_quality_scaling): the percentage its base
-// quantization tables are multiplied by at `quality` (1..100), and its inverse.
-double JpegQuantizerScale(double quality);
-double QualityForQuantizerScale(double scale);
-
 }  // namespace codiff::training
