@@ -29,13 +29,6 @@ torch::Tensor DiagonalGaussian::Sample(at::Generator generator) const {
   return Sample(noise.to(mean_.device()));
 }
 
-torch::Tensor DiagonalGaussian::Sample(uint64_t seed) const {
-  at::Generator generator = at::detail::createCPUGenerator(seed);
-  const torch::Tensor noise =
-      torch::randn(mean_.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32));
-  return Sample(noise);
-}
-
 torch::Tensor DiagonalGaussian::SamplePerItem(
     const std::vector<std::optional<uint64_t>>& seeds) const {
   TORCH_CHECK(static_cast<int64_t>(seeds.size()) == mean_.size(0),

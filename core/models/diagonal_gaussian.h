@@ -28,12 +28,9 @@ class DiagonalGaussian {
   // Draws the noise with `generator` on the generator's device, then moves it
   // to the mean's device and dtype.
   torch::Tensor Sample(at::Generator generator) const;
-  // Seeded draw on a CPU generator, so a seed gives the same latent on every
-  // device.
-  torch::Tensor Sample(uint64_t seed) const;
-  // One seed per batch item (none = the mean for that item): item i's noise
-  // comes from its own seed alone, the same as Sample(seed) on that item by
-  // itself, so batching never changes a result.
+  // One seed per batch item (none = the mean for that item), each drawn on a
+  // CPU generator so a seed gives the same latent on every device: item i's
+  // noise comes from its own seed alone, so batching never changes a result.
   torch::Tensor SamplePerItem(const std::vector<std::optional<uint64_t>>& seeds) const;
 
  private:

@@ -4,9 +4,12 @@
 // wrong GroupNorm eps moves dec_out by 1e-3.
 #include "core/models/autoencoder_kl.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -99,8 +102,10 @@ TEST_F(VaeParityTest, SeededSamplingIsReproducible) {
   AutoencoderKL model = Build();
   torch::NoGradGuard no_grad;
   const DiagonalGaussian posterior = model->Encode(Io("x"));
-  EXPECT_TRUE(torch::equal(posterior.Sample(uint64_t{7}), posterior.Sample(uint64_t{7})));
-  EXPECT_FALSE(torch::equal(posterior.Sample(uint64_t{7}), posterior.Sample(uint64_t{8})));
+  const std::vector<std::optional<uint64_t>> seven(posterior.mean().size(0), 7u);
+  const std::vector<std::optional<uint64_t>> eight(posterior.mean().size(0), 8u);
+  EXPECT_TRUE(torch::equal(posterior.SamplePerItem(seven), posterior.SamplePerItem(seven)));
+  EXPECT_FALSE(torch::equal(posterior.SamplePerItem(seven), posterior.SamplePerItem(eight)));
   EXPECT_TRUE(torch::equal(posterior.mode(), posterior.mean()));
 }
 
@@ -111,8 +116,9 @@ TEST(DiagonalGaussianTest, PerItemSeedsMatchEachItemSampledAlone) {
   const torch::Tensor sampled = batch.SamplePerItem({7u, std::nullopt, 9u});
   for (int64_t i : {0, 2}) {
     const DiagonalGaussian alone(moments.slice(0, i, i + 1));
-    EXPECT_TRUE(torch::allclose(sampled.slice(0, i, i + 1), alone.Sample(uint64_t(7 + i))))
-        << "item " << i;
+    at::Generator generator = at::detail::createCPUGenerator(7 + i);
+    const torch::Tensor noise = torch::randn(alone.mean().sizes(), generator, torch::kFloat32);
+    EXPECT_TRUE(torch::allclose(sampled.slice(0, i, i + 1), alone.Sample(noise))) << "item " << i;
   }
   EXPECT_TRUE(torch::equal(sampled[1], batch.mean()[1]));  // no seed: the mean
   EXPECT_FALSE(torch::allclose(sampled[0], batch.mean()[0]));
