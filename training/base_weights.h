@@ -1,7 +1,4 @@
-// Pretrained SD 2.1-base weights (diffusers folders) for stage 2. Kept in its
-// own file because core's diffusers_folder.h and model_folder.h both declare
-// codiff::LoadedModel (a template in one, a struct in the other) and cannot
-// be included together.
+// Pretrained SD 2.1-base weights (diffusers folders) for stage 2.
 #pragma once
 
 #include <string>

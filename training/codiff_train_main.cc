@@ -31,14 +31,15 @@ constexpr char kUsage[] =
     "  codiff-train export --run DIR --output MODEL_DIR\n"
     "  codiff-train eval --model DIR --data DIR [--qf 5,10,20,30]\n"
     "                    [--modes perceptual,fidelity] [--color-fix adain|wavelet|none]\n"
-    "                    [--spp-qp 2,4,8] [--no-qf] [--json FILE] [--quiet]\n"
-    "                    [--max-images N] [--threads N]\n"
+    "                    [--spp-qp 2,4,8] [--no-qf] [--no-jpeg-consistency]\n"
+    "                    [--json FILE] [--quiet] [--max-images N] [--threads N]\n"
     "      Compresses every image of DIR with libjpeg at each QF, restores it\n"
     "      through the server's Restorer, and prints PSNR / SSIM / PSNR-B (Y)\n"
     "      of the JPEG input, each mode and (with --spp-qp) ffmpeg's spp filter\n"
     "      at its best qp, seconds per megapixel, and CaVE's QF estimate on the\n"
     "      decoded pixels (no JPEG header). --color-fix defaults to each\n"
-    "      mode's server default (adain for perceptual, none for fidelity).\n";
+    "      mode's server default (adain for perceptual, none for fidelity).\n"
+    "      --no-jpeg-consistency skips the server's JPEG luma projection.\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "codiff-train: %s\n", message.c_str());
@@ -63,7 +64,7 @@ bool ParseArgs(int argc, char** argv, Args* args, std::string* error) {
       return false;
     }
     a = a.substr(2);
-    if (a == "resume" || a == "quiet" || a == "no-qf") {
+    if (a == "resume" || a == "quiet" || a == "no-qf" || a == "no-jpeg-consistency") {
       args->values[a] = "1";
     } else if (i + 1 < argc) {
       args->values[a] = argv[++i];
@@ -151,6 +152,7 @@ int RunEvalCommand(const Args& args) {
   if (args.Has("modes")) o.modes = absl::StrSplit(args.Get("modes"), ',', absl::SkipEmpty());
   if (args.Has("color-fix")) o.color_fix = args.Get("color-fix");
   if (args.Has("no-qf")) o.estimate_qf = false;
+  if (args.Has("no-jpeg-consistency")) o.jpeg_consistency = false;
   if (args.Has("quiet")) o.progress = false;
   if (args.Has("max-images") && !absl::SimpleAtoi(args.Get("max-images"), &o.max_images)) {
     return Fail("bad --max-images");

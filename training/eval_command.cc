@@ -126,6 +126,7 @@ absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
         pipeline::RestoreOptions restore;
         restore.mode = modes[i];
         restore.color_fix = color_fix;
+        restore.jpeg_consistency = options.jpeg_consistency;
         const auto start = std::chrono::steady_clock::now();
         ASSIGN_OR_RETURN(pipeline::RestoreResult result, restorer->Restore(lq, restore));
         Sums& s = by_mode[ModeName(options.modes[i])];

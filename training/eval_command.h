@@ -25,6 +25,9 @@ struct EvalOptions {
   // adain | wavelet | none; empty = each mode's server default (DefaultColorFix).
   std::string color_fix;
   bool estimate_qf = true;
+  // The server's default; false restores without the JPEG luma projection
+  // (RestoreOptions::jpeg_consistency), to measure what it adds.
+  bool jpeg_consistency = true;
   // ffmpeg spp qp values to try (empty: no spp row). The row reports, per QF,
   // the qp with the best mean PSNR over the set, as a user tuning it would.
   std::vector<int> spp_qps;

@@ -144,30 +144,24 @@ CaVEImpl::CaVEImpl(const CaVEConfig& config) : config_(config) {
     m_tail_->bias.zero_();
   }
 
-  // Parameter-free layers stay in the Sequential so the Linear layers keep
-  // the reference indices 6, 8 and 10.
   qf_pred_ = register_module("qf_pred", nn::Sequential());
   qf_blocks_ = AppendBlocks(qf_pred_, nb, nc[3], eps);
   qf_fc1_ = nn::Linear(nc[3], nc[3]);
   qf_fc2_ = nn::Linear(nc[3], nc[3]);
   qf_fc3_ = nn::Linear(nc[3], 1);
-  qf_pred_->push_back(nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
-  qf_pred_->push_back(nn::Flatten());
-  // The activations are parameter-free: the Linear indices (hence the
-  // state-dict keys) are the same whichever is used; QfHead applies them.
-  auto activation = [&]() -> nn::AnyModule {
-    if (config_.qf_head_negative_slope > 0) {
-      return nn::AnyModule(
-          nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(config_.qf_head_negative_slope)));
-    }
-    return nn::AnyModule(nn::ReLU());
-  };
+  // The Sequential only fixes the state-dict layout (the Linear layers at the
+  // reference indices 6, 8 and 10); QfHead / QfLogit compute the head, so
+  // the parameter-free slots (pool, flatten, activations, sigmoid) hold
+  // placeholders and the activation is defined once, in QfLogit.
+  auto placeholder = [&] { qf_pred_->push_back(nn::Identity()); };
+  placeholder();  // adaptive average pool
+  placeholder();  // flatten
   qf_pred_->push_back(qf_fc1_);
-  qf_pred_->push_back(activation());
+  placeholder();  // activation
   qf_pred_->push_back(qf_fc2_);
-  qf_pred_->push_back(activation());
+  placeholder();  // activation
   qf_pred_->push_back(qf_fc3_);
-  qf_pred_->push_back(nn::Sigmoid());
+  placeholder();  // sigmoid
 }
 
 void CaVEImpl::CheckInput(const torch::Tensor& x) const {

@@ -79,14 +79,14 @@ TensorMap NormalizeLegacyVaeKeys(TensorMap tensors) {
   return out;
 }
 
-absl::StatusOr<LoadedModel<models::UNet2DConditionModel>> LoadDiffusersUNet(
+absl::StatusOr<LoadedDiffusersModel<models::UNet2DConditionModel>> LoadDiffusersUNet(
     const std::string& dir, const DiffusersLoadOptions& options) {
   RETURN_IF_ERROR(CheckFolder(dir, options));
   ASSIGN_OR_RETURN(auto config, models::UNet2DConditionConfig::FromJsonFile(
                                     (fs::path(dir) / "config.json").string()));
   ASSIGN_OR_RETURN(TensorMap tensors,
                    ReadTensorFile((fs::path(dir) / options.weights_file).string()));
-  LoadedModel<models::UNet2DConditionModel> result;
+  LoadedDiffusersModel<models::UNet2DConditionModel> result;
   ASSIGN_OR_RETURN(result.model, CatchTorchErrors("UNet: building model", [&]() {
                      return models::UNet2DConditionModel(config);
                    }));
@@ -94,7 +94,7 @@ absl::StatusOr<LoadedModel<models::UNet2DConditionModel>> LoadDiffusersUNet(
   return result;
 }
 
-absl::StatusOr<LoadedModel<models::AutoencoderKL>> LoadDiffusersVae(
+absl::StatusOr<LoadedDiffusersModel<models::AutoencoderKL>> LoadDiffusersVae(
     const std::string& dir, const DiffusersLoadOptions& options) {
   RETURN_IF_ERROR(CheckFolder(dir, options));
   ASSIGN_OR_RETURN(auto config, models::AutoencoderKLConfig::FromJsonFile(
@@ -102,7 +102,7 @@ absl::StatusOr<LoadedModel<models::AutoencoderKL>> LoadDiffusersVae(
   ASSIGN_OR_RETURN(TensorMap tensors,
                    ReadTensorFile((fs::path(dir) / options.weights_file).string()));
   tensors = NormalizeLegacyVaeKeys(std::move(tensors));
-  LoadedModel<models::AutoencoderKL> result;
+  LoadedDiffusersModel<models::AutoencoderKL> result;
   ASSIGN_OR_RETURN(result.model, CatchTorchErrors("VAE: building model",
                                                   [&]() { return models::AutoencoderKL(config); }));
   ASSIGN_OR_RETURN(result.report, LoadInto(*result.model, tensors, options, "VAE " + dir));

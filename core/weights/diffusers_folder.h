@@ -22,7 +22,7 @@ struct DiffusersLoadOptions {
 };
 
 template <typename Model>
-struct LoadedModel {
+struct LoadedDiffusersModel {
   Model model{nullptr};
   LoadReport report;
 };
@@ -30,11 +30,11 @@ struct LoadedModel {
 // Builds the model from dir/config.json and loads the weights strictly: a
 // missing key, a wrong shape or a key the model does not take is an error.
 // The model is returned in eval mode.
-absl::StatusOr<LoadedModel<models::UNet2DConditionModel>> LoadDiffusersUNet(
+absl::StatusOr<LoadedDiffusersModel<models::UNet2DConditionModel>> LoadDiffusersUNet(
     const std::string& dir, const DiffusersLoadOptions& options = {});
 // As above; also accepts the legacy VAE key spellings (see
 // NormalizeLegacyVaeKeys).
-absl::StatusOr<LoadedModel<models::AutoencoderKL>> LoadDiffusersVae(
+absl::StatusOr<LoadedDiffusersModel<models::AutoencoderKL>> LoadDiffusersVae(
     const std::string& dir, const DiffusersLoadOptions& options = {});
 
 // Rewrites VAE state dicts from older diffusers: mid-block attention
