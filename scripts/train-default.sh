@@ -3,9 +3,9 @@
 # stage 1 (CaVE, dual learning), stage 2 (one-step generator), export to a
 # model folder, and the validation table. Resumable: run it again after an
 # interruption and each stage continues from its last checkpoint (finished
-# stages are skipped). Last full run on 2 CPU cores (shared with builds):
-# stage 1 82 min (8000 steps), stage 2 21 min (1000 steps), export + table
-# ~8 min; 0.58 s per stage-1 step when nothing else runs.
+# stages are skipped). Last full run on 2 CPU cores (shared with low-priority
+# builds): stage 1 81 min (7500 steps, ~0.63 s each), stage 2 24 min (1000
+# steps), export + table ~8 min.
 #
 #   bash scripts/train-default.sh [--data DIR] [--val DIR] [--runs DIR] [--output MODEL_DIR]
 #
