@@ -41,17 +41,20 @@ torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Te
               "ProjectLumaOntoJpeg: expected two [1, 3, H, W] images of the same size");
   const int64_t height = restored.size(2) / 8 * 8, width = restored.size(3) / 8 * 8;
   if (height == 0 || width == 0) return restored;
-  const torch::Tensor r = restored.to(torch::kFloat64).slice(2, 0, height).slice(3, 0, width);
+  // One float64 copy: the projection reads it and the correction lands in it.
+  torch::Tensor out = restored.to(torch::kFloat64, /*non_blocking=*/false, /*copy=*/true);
+  torch::Tensor r = out.slice(2, 0, height).slice(3, 0, width);
   const torch::Tensor s = source.to(torch::kFloat64).slice(2, 0, height).slice(3, 0, width);
   const torch::Tensor dct = JpegDctMatrix();
+  auto forward_dct = [&](const torch::Tensor& plane) {
+    return torch::matmul(torch::matmul(dct, ToBlocks(plane)), dct.t());
+  };
   const torch::Tensor q =
       torch::tensor(std::vector<double>(luma_table.begin(), luma_table.end()), torch::kFloat64)
           .reshape({8, 8});
 
-  const torch::Tensor restored_coefs =
-      torch::matmul(torch::matmul(dct, ToBlocks(LevelShiftedLuma(r))), dct.t());
-  const torch::Tensor source_coefs =
-      torch::matmul(torch::matmul(dct, ToBlocks(LevelShiftedLuma(s))), dct.t());
+  const torch::Tensor restored_coefs = forward_dct(LevelShiftedLuma(r));
+  const torch::Tensor source_coefs = forward_dct(LevelShiftedLuma(s));
   const torch::Tensor k = torch::round(source_coefs / q);
   const torch::Tensor clipped =
       torch::min(torch::max(restored_coefs, (k - 0.5) * q), (k + 0.5) * q);
@@ -65,8 +68,7 @@ torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Te
       (clipped - restored_coefs).masked_fill(saturated.unsqueeze(-1).unsqueeze(-1), 0.0);
   const torch::Tensor correction =
       FromBlocks(torch::matmul(torch::matmul(dct.t(), correction_coefs), dct)) / 255.0;
-  torch::Tensor out = restored.to(torch::kFloat64).clone();
-  out.slice(2, 0, height).slice(3, 0, width).add_(correction.unsqueeze(0).unsqueeze(0));
+  r.add_(correction.unsqueeze(0).unsqueeze(0));
   return out.clamp(0.0, 1.0).to(restored.scalar_type());
 }
 
