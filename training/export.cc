@@ -30,11 +30,15 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
     ASSIGN_OR_RETURN(models::ModelArchitecture arch, models::PresetArchitecture(recipe.preset));
     torch::manual_seed(recipe.seed);
     models::OneStepGenerator g = BuildGenerator(arch);
-    RETURN_IF_ERROR(LoadModuleWeights(dir + "/cave.safetensors", *g->cave()));
+    const bool ema = fs::exists(dir + "/cave_ema.safetensors");
+    RETURN_IF_ERROR(
+        LoadModuleWeights(dir + (ema ? "/cave_ema.safetensors" : "/cave.safetensors"), *g->cave()));
     // Only CaVE is trained: the folder loads, but its generator is random.
     return WriteModelFolder(
         model_dir, *g,
-        {false, description + " (stage 1 only: generator untrained)", "codiff-train export"});
+        {false,
+         description + (ema ? " (EMA weights)" : "") + " (stage 1 only: generator untrained)",
+         "codiff-train export"});
   }
   if (state.stage != "stage2") {
     return absl::InvalidArgumentError(absl::StrCat("unknown stage '", state.stage, "' in ", dir));

@@ -91,11 +91,12 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     }
     if (j.contains("stage1")) {
       const json& s = j.at("stage1");
-      CheckKeys(s, {"objective", "lr", "qf_weight", "restoration_loss"}, "stage1");
+      CheckKeys(s, {"objective", "lr", "qf_weight", "restoration_loss", "ema_decay"}, "stage1");
       Get(s, "restoration_loss", r.stage1.restoration_loss);
       Get(s, "objective", r.stage1.objective);
       Get(s, "lr", r.stage1.lr);
       Get(s, "qf_weight", r.stage1.qf_weight);
+      Get(s, "ema_decay", r.stage1.ema_decay);
     }
     if (j.contains("stage2")) {
       const json& s = j.at("stage2");
@@ -141,6 +142,10 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
   if (r.stage1.restoration_loss != "l1" && r.stage1.restoration_loss != "mse") {
     return absl::InvalidArgumentError(absl::StrCat(
         "recipe: stage1.restoration_loss '", r.stage1.restoration_loss, "' is not l1 or mse"));
+  }
+  if (!(r.stage1.ema_decay >= 0.0 && r.stage1.ema_decay < 1.0) ||
+      !(r.stage2.ema_decay >= 0.0 && r.stage2.ema_decay < 1.0)) {
+    return absl::InvalidArgumentError("recipe: ema_decay must be in [0, 1) (0 = no average)");
   }
   if (r.lr_schedule != "constant" && r.lr_schedule != "cosine") {
     return absl::InvalidArgumentError(

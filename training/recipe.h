@@ -28,6 +28,10 @@ struct Stage1Options {
   std::string restoration_loss = "l1";
   double lr = 2e-5;
   double qf_weight = 1e-3;
+  // Exponential moving average of CaVE's parameters and BatchNorm statistics;
+  // when > 0 the average is what validation measures and what the run hands
+  // to stage 2 and to export. 0 = the last step's weights.
+  double ema_decay = 0.0;
 };
 
 struct Stage2Options {

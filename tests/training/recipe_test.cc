@@ -93,6 +93,20 @@ TEST(RecipeTest, GanStartStepIsReadAndMustNotBeNegative) {
   EXPECT_FALSE(RecipeFromJson(j, "/").ok());
 }
 
+TEST(RecipeTest, Stage1WeightAverageIsReadAndMustBeBelowOne) {
+  nlohmann::json j = {{"stage", "stage1"},
+                      {"output", "/runs/x"},
+                      {"data", {{"train_dirs", {"/data"}}}},
+                      {"stage1", {{"ema_decay", 0.999}}}};
+  auto recipe = RecipeFromJson(j, "/");
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_DOUBLE_EQ(recipe->stage1.ema_decay, 0.999);
+  j["stage1"]["ema_decay"] = 1.0;  // would never move from the initial weights
+  EXPECT_FALSE(RecipeFromJson(j, "/").ok());
+  j["stage1"]["ema_decay"] = -0.1;
+  EXPECT_FALSE(RecipeFromJson(j, "/").ok());
+}
+
 TEST(RecipeTest, ShippedRecipesParseForEveryStageTheyDescribe) {
   const std::string dir = std::string(CODIFF_SOURCE_DIR) + "/training/recipes/";
   for (const char* stage : {"stage1", "stage2"}) {
