@@ -173,6 +173,10 @@ double LearningRateFactor(const Recipe& recipe, int64_t step) {
   return recipe.lr_final_ratio + (1.0 - recipe.lr_final_ratio) * cosine;
 }
 
+double EmaDecayAt(double decay, int64_t step) {
+  return std::min(decay, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
+}
+
 namespace {
 
 // Values of `patch` replace those of `base`; mappings merge key by key.

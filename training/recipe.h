@@ -98,4 +98,12 @@ absl::StatusOr<Recipe> ReadRecipe(const std::string& path, const std::string& st
 // recipe's schedule.
 double LearningRateFactor(const Recipe& recipe, int64_t step);
 
+// The weight-average decay used after `step` (0-based): `decay`, warmed up as
+// TensorFlow's ExponentialMovingAverage(num_updates) does, min(decay,
+// (1 + step) / (10 + step)). A fixed 0.999 would still hold 37% of the initial
+// weights after 1000 steps and 13% after 2000 (measured in stage 1 at step
+// 2000: +0.18 dB at QF 20 on the validation crops, against +0.68 for the last
+// weights); warmed up, the first steps fade as fast as they are left behind.
+double EmaDecayAt(double decay, int64_t step);
+
 }  // namespace codiff::training

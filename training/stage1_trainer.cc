@@ -146,7 +146,7 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
     optimizer.zero_grad();
     losses.total.backward();
     optimizer.step();
-    if (ema) BlendInto(**ema, *cave, ema_decay);
+    if (ema) BlendInto(**ema, *cave, EmaDecayAt(ema_decay, step));
     const double total = losses.total.item<double>();
     if (!std::isfinite(total)) {
       return absl::InternalError(absl::StrCat("stage1: loss is not finite at step ", step));

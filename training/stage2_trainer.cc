@@ -38,10 +38,12 @@ class Ema {
   Ema(const NamedTensors& params, double decay) : decay_(decay) {
     for (const auto& [name, t] : params) shadow_.emplace_back(name, t.detach().clone());
   }
-  void Update(const NamedTensors& params) {
+  // After training step `step` (0-based).
+  void Update(const NamedTensors& params, int64_t step) {
     torch::NoGradGuard no_grad;
+    const double decay = EmaDecayAt(decay_, step);
     for (size_t i = 0; i < params.size(); ++i) {
-      shadow_[i].second.mul_(decay_).add_(params[i].second.detach(), 1.0 - decay_);
+      shadow_[i].second.mul_(decay).add_(params[i].second.detach(), 1.0 - decay);
     }
   }
   const NamedTensors& shadow() const { return shadow_; }
@@ -208,7 +210,7 @@ absl::StatusOr<RunResult> Stage2Impl(const Recipe& recipe, const RunOptions& opt
       if (!std::isfinite(total)) {
         return absl::InternalError(absl::StrCat("stage2: loss is not finite at step ", step));
       }
-      if (ema) ema->Update(model.generator_trainable);
+      if (ema) ema->Update(model.generator_trainable, step);
       result.total_losses.push_back(total);
       log.Step(step, losses, options.quiet ? 0 : recipe.log_every);
     }

@@ -93,6 +93,18 @@ TEST(RecipeTest, GanStartStepIsReadAndMustNotBeNegative) {
   EXPECT_FALSE(RecipeFromJson(j, "/").ok());
 }
 
+TEST(RecipeTest, WeightAverageDecayWarmsUpToTheRecipeValue) {
+  EXPECT_DOUBLE_EQ(EmaDecayAt(0.999, 0), 0.1);  // the first update keeps 10% of the initial weights
+  EXPECT_DOUBLE_EQ(EmaDecayAt(0.999, 90), 0.91);
+  EXPECT_DOUBLE_EQ(EmaDecayAt(0.999, 100000), 0.999);
+  EXPECT_DOUBLE_EQ(EmaDecayAt(0.5, 100), 0.5);
+  // What is left of the initial weights after 2000 updates: under 1e-4,
+  // where a fixed 0.999 leaves 13%.
+  double initial = 1.0;
+  for (int64_t step = 0; step < 2000; ++step) initial *= EmaDecayAt(0.999, step);
+  EXPECT_LT(initial, 1e-4);
+}
+
 TEST(RecipeTest, Stage1WeightAverageIsReadAndMustBeBelowOne) {
   nlohmann::json j = {{"stage", "stage1"},
                       {"output", "/runs/x"},
