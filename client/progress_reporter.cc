@@ -107,10 +107,19 @@ void ProgressReporter::PrintLocked(const std::string& line) {
   }
 }
 
-void ProgressReporter::Succeeded(const std::string& input, const std::string& output) {
+void ProgressReporter::Succeeded(const std::string& input, const std::string& output,
+                                 const std::string& unchanged_reason) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++succeeded_;
   ++processed_;
+  if (!unchanged_reason.empty()) {
+    ++unchanged_;
+    if (verbosity_ != Verbosity::kQuiet) {
+      PrintLocked("codiff: " + input + " -> " + output + " unchanged: " + unchanged_reason +
+                  " (--restore-high-quality restores it anyway)");
+    }
+    return;
+  }
   if (verbosity_ == Verbosity::kVerbose) PrintLocked("codiff: restored " + input + " -> " + output);
 }
 
@@ -149,9 +158,12 @@ void ProgressReporter::Finish() {
   line_drawn_ = false;
   if (verbosity_ != Verbosity::kQuiet) {
     const double elapsed = Seconds(Clock::now() - start_);
-    std::fprintf(
-        out_, "codiff: %d of %d restored, %d skipped, %d failed in %.1f s (%.1f images/s)\n",
-        succeeded_, total_, skipped_, failed_, elapsed, elapsed > 0 ? processed_ / elapsed : 0.0);
+    const std::string unchanged =
+        unchanged_ > 0 ? absl::StrCat(" (", unchanged_, " returned unchanged)") : std::string();
+    std::fprintf(out_,
+                 "codiff: %d of %d restored%s, %d skipped, %d failed in %.1f s (%.1f images/s)\n",
+                 succeeded_, total_, unchanged.c_str(), skipped_, failed_, elapsed,
+                 elapsed > 0 ? processed_ / elapsed : 0.0);
   }
   std::fflush(out_);
 }

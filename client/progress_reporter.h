@@ -29,7 +29,10 @@ class ProgressReporter {
 
   // Starts the clock (and, when live, the redraw thread).
   void Start();
-  void Succeeded(const std::string& input, const std::string& output);
+  // A non-empty `unchanged_reason`: the server sent the image back as
+  // decoded (written all the same); said on its own line unless -q.
+  void Succeeded(const std::string& input, const std::string& output,
+                 const std::string& unchanged_reason = "");
   void Skipped(const std::string& input, const std::string& reason);
   void Failed(const std::string& input, const std::string& reason);
   // Retries and similar detail: printed with -v only.
@@ -59,6 +62,7 @@ class ProgressReporter {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_log_;
   int succeeded_ = 0;
+  int unchanged_ = 0;  // of succeeded_
   int failed_ = 0;
   int skipped_ = 0;
   int processed_ = 0;  // finished after Start(): the basis of the rate

@@ -35,6 +35,9 @@ std::vector<OptionSpec> RestoreOptionSpecs() {
       {"tile-size", 0, "N", "tile side in pixels, a multiple of 32 (default: the server's)"},
       {"no-jpeg-consistency", 0, "",
        "JPEG inputs: skip keeping the output's luma inside the JPEG's quantisation intervals"},
+      {"restore-high-quality", 0, "",
+       "also restore JPEGs above the model's trained quality (by default they come back as "
+       "decoded)"},
       {"overwrite", 0, "", "replace outputs that already exist"},
       {"skip-existing", 0, "", "leave existing outputs alone and skip their inputs"},
       {"concurrency", 0, "N", "images in flight at once (default 4)"},
@@ -133,6 +136,7 @@ absl::Status ParseRestore(const CommandLine& line, ParsedRestore* out) {
   if (*tile % 32 != 0) return absl::InvalidArgumentError("--tile-size must be a multiple of 32");
   options.set_tile_size(*tile);
   options.set_skip_jpeg_consistency(line.Has("no-jpeg-consistency"));
+  options.set_restore_high_quality_jpeg(line.Has("restore-high-quality"));
 
   auto concurrency = line.GetInt("concurrency", 4, 1, 256);
   if (!concurrency.ok()) return concurrency.status();

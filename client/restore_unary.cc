@@ -26,7 +26,8 @@ void Deliver(const PlannedImage& image, const v1::RestoreResponse& response, boo
     return;
   }
   progress.Succeeded(image.input.display(),
-                     image.output.empty() ? std::string("stdout") : image.output.string());
+                     image.output.empty() ? std::string("stdout") : image.output.string(),
+                     response.unchanged_reason());
 }
 
 namespace {

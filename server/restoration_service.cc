@@ -71,6 +71,7 @@ absl::StatusOr<pipeline::RestoreOptions> ToRestoreOptions(const v1::RestoreOptio
       return absl::InvalidArgumentError("unknown color_fix");
   }
   if (o.seed_choice_case() == v1::RestoreOptions::kSeed) out.seed = o.seed();
+  out.restore_high_quality_jpeg = o.restore_high_quality_jpeg();
   if (o.tile_size() < 0) return absl::InvalidArgumentError("tile_size must be >= 0");
   out.tile_size = o.tile_size();
   out.jpeg_consistency = !o.skip_jpeg_consistency();
@@ -227,43 +228,55 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
     auto prepared = preparer_->Prepare(*decoded, *restore_options);
     if (!prepared.ok()) return fail_before_submit(prepared.status());
     auto shared = std::make_shared<pipeline::PreparedImage>(*std::move(prepared));
+    const image::EncodeOptions encode = *encode_options;
+    // Blends the tiles (or takes the decoded image, when it goes back
+    // unchanged), encodes and answers: CPU work, kept off the inference thread.
+    auto deliver = [this, response, call, finish, shared, encode](const TileJobResult& result) {
+      const bool unchanged = !shared->unchanged_reason.empty();
+      auto& log = call->log();
+      log.queue_seconds = result.queue_seconds;
+      log.compute_seconds = result.compute_seconds;
+      log.tiles = unchanged ? 0 : static_cast<int>(shared->tiles.size(0));
+      if (!unchanged) log.qf = result.mean_qf;
+      auto restored = preparer_->Finish(*shared, result.outputs);
+      if (!restored.ok()) return finish(restored.status());
+      auto bytes = image::EncodeImage(restored->image, encode);
+      if (!bytes.ok()) return finish(bytes.status());
+      log.bytes_out = static_cast<int64_t>(bytes->size());
+      metrics_->bytes_out().Increment(static_cast<double>(bytes->size()));
+      if (unchanged) {
+        metrics_->returned_unchanged().Increment();
+        response->set_unchanged_reason(restored->unchanged_reason);
+      } else {
+        metrics_->pixels().Increment(static_cast<double>(log.pixels));
+        response->set_predicted_qf(result.mean_qf);
+      }
+      response->set_image(*std::move(bytes));
+      response->set_format(ToProtoFormat(encode.format));
+      response->set_width(restored->image.width);
+      response->set_height(restored->image.height);
+      response->set_tile_count(log.tiles);
+      auto* timings = response->mutable_timings();
+      timings->set_queue_seconds(result.queue_seconds);
+      timings->set_compute_seconds(result.compute_seconds);
+      timings->set_total_seconds(Seconds(Clock::now() - call->start()));
+      finish(absl::OkStatus());
+    };
+    if (!shared->unchanged_reason.empty()) {
+      batcher_->CancelReservation();
+      return deliver(TileJobResult());
+    }
 
     auto job = std::make_unique<TileJob>();
     job->tiles = shared->tiles;
     job->mode = shared->options.mode;
     job->seeds = shared->TileSeeds();
     job->expiry = expiry;
-    const image::EncodeOptions encode = *encode_options;
-    job->done = [this, response, call, finish, shared,
-                 encode](absl::StatusOr<TileJobResult> result) {
-      // Off the inference thread: blending and encoding are CPU work.
-      pool_->Post(
-          [this, response, call, finish, shared, encode, result = std::move(result)]() mutable {
-            if (!result.ok()) return finish(result.status());
-            auto& log = call->log();
-            log.queue_seconds = result->queue_seconds;
-            log.compute_seconds = result->compute_seconds;
-            log.tiles = static_cast<int>(shared->tiles.size(0));
-            log.qf = result->mean_qf;
-            auto restored = preparer_->Finish(*shared, result->outputs);
-            if (!restored.ok()) return finish(restored.status());
-            auto bytes = image::EncodeImage(restored->image, encode);
-            if (!bytes.ok()) return finish(bytes.status());
-            log.bytes_out = static_cast<int64_t>(bytes->size());
-            metrics_->bytes_out().Increment(static_cast<double>(bytes->size()));
-            metrics_->pixels().Increment(static_cast<double>(log.pixels));
-            response->set_image(*std::move(bytes));
-            response->set_format(ToProtoFormat(encode.format));
-            response->set_width(restored->image.width);
-            response->set_height(restored->image.height);
-            response->set_predicted_qf(result->mean_qf);
-            response->set_tile_count(log.tiles);
-            auto* timings = response->mutable_timings();
-            timings->set_queue_seconds(result->queue_seconds);
-            timings->set_compute_seconds(result->compute_seconds);
-            timings->set_total_seconds(Seconds(Clock::now() - call->start()));
-            finish(absl::OkStatus());
-          });
+    job->done = [this, finish, deliver](absl::StatusOr<TileJobResult> result) {
+      pool_->Post([finish, deliver, result = std::move(result)] {
+        if (!result.ok()) return finish(result.status());
+        deliver(*result);
+      });
     };
     batcher_->Submit(std::move(job));
   });
@@ -461,6 +474,8 @@ grpc::ServerUnaryReactor* RestorationService::GetModelInfo(grpc::CallbackServerC
   model->set_trained(facts_.trained);
   model->set_provenance(facts_.provenance);
   model->set_model_dir(facts_.model_dir);
+  model->set_trained_qf_min(facts_.trained_qf_min);
+  model->set_trained_qf_max(facts_.trained_qf_max);
   auto* limits = response->mutable_limits();
   limits->set_max_message_bytes(config_.limits.max_message_bytes);
   limits->set_max_pixels(config_.limits.max_pixels);

@@ -27,6 +27,8 @@ struct ModelFacts {
   bool trained = false;
   std::string provenance;
   std::string model_dir;
+  int trained_qf_min = 0;  // 0 = not recorded
+  int trained_qf_max = 0;
   pipeline::TileConfig tiles;
   int replicas = 0;
 };

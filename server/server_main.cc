@@ -90,6 +90,8 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
         out.facts.trained = model.provenance.trained;
         out.facts.provenance = model.provenance.description;
         out.facts.model_dir = config.model_dir;
+        out.facts.trained_qf_min = model.provenance.trained_qf_min;
+        out.facts.trained_qf_max = model.provenance.trained_qf_max;
       }
       pipeline::RestorerConfig rc;
       rc.device = device;
@@ -98,6 +100,7 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
         rc.tiles.overlap = config.tile_overlap >= 0 ? config.tile_overlap : config.tile_size / 8;
       }
       rc.max_batch_tiles = config.batching.max_batch_size;
+      rc.max_jpeg_quality = model.provenance.trained_qf_max;
       out.restorers.push_back(std::make_unique<pipeline::Restorer>(model.generator, rc));
     }
   }

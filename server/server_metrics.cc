@@ -70,6 +70,12 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                  .Help("Image pixels restored")
                  .Register(r)
                  .Add({});
+  returned_unchanged_ =
+      &prometheus::BuildCounter()
+           .Name("codiff_images_returned_unchanged_total")
+           .Help("Images sent back as decoded: JPEGs above the model's trained quality")
+           .Register(r)
+           .Add({});
   bytes_in_ = &prometheus::BuildCounter()
                    .Name("codiff_image_received_bytes_total")
                    .Help("Encoded image bytes received")

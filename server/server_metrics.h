@@ -44,6 +44,7 @@ class ServerMetrics {
   prometheus::Counter& tiles() { return *tiles_; }
   prometheus::Counter& batches() { return *batches_; }
   prometheus::Counter& pixels() { return *pixels_; }
+  prometheus::Counter& returned_unchanged() { return *returned_unchanged_; }
   prometheus::Counter& bytes_in() { return *bytes_in_; }
   prometheus::Counter& bytes_out() { return *bytes_out_; }
   prometheus::Counter& dropped(const std::string& reason);
@@ -64,6 +65,7 @@ class ServerMetrics {
   prometheus::Counter* tiles_;
   prometheus::Counter* batches_;
   prometheus::Counter* pixels_;
+  prometheus::Counter* returned_unchanged_;
   prometheus::Counter* bytes_in_;
   prometheus::Counter* bytes_out_;
 

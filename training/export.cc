@@ -1,6 +1,7 @@
 // codiff-train export: a run directory -> a model folder the server loads.
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 
 #include <torch/torch.h>
 
@@ -10,6 +11,7 @@
 #include "core/util/torch_status.h"
 #include "core/weights/model_folder.h"
 #include "training/checkpoint.h"
+#include "training/data/pair_dataset.h"
 #include "training/stage2_model.h"
 #include "training/trainer.h"
 
@@ -17,6 +19,14 @@ namespace codiff::training {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The server returns JPEGs above the trained range unrestored, so the folder
+// records the range the recipe drew QFs from.
+ModelProvenance WithTrainedRange(ModelProvenance provenance, const Recipe& recipe) {
+  std::tie(provenance.trained_qf_min, provenance.trained_qf_max) =
+      QualityFactorRange(recipe.data.degradation);
+  return provenance;
+}
 
 absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir) {
   const std::string dir = CheckpointDir(run_dir);
@@ -34,11 +44,12 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
     RETURN_IF_ERROR(
         LoadModuleWeights(dir + (ema ? "/cave_ema.safetensors" : "/cave.safetensors"), *g->cave()));
     // Only CaVE is trained: the folder loads, but its generator is random.
-    return WriteModelFolder(
-        model_dir, *g,
-        {false,
-         description + (ema ? " (EMA weights)" : "") + " (stage 1 only: generator untrained)",
-         "codiff-train export"});
+    return WriteModelFolder(model_dir, *g,
+                            WithTrainedRange({false,
+                                              description + (ema ? " (EMA weights)" : "") +
+                                                  " (stage 1 only: generator untrained)",
+                                              "codiff-train export"},
+                                             recipe));
   }
   if (state.stage != "stage2") {
     return absl::InvalidArgumentError(absl::StrCat("unknown stage '", state.stage, "' in ", dir));
@@ -49,7 +60,9 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
                                        model.generator_trainable));
   return WriteModelFolder(
       model_dir, *model.generator,
-      {state.step > 0, description + (ema ? " (EMA weights)" : ""), "codiff-train export"});
+      WithTrainedRange(
+          {state.step > 0, description + (ema ? " (EMA weights)" : ""), "codiff-train export"},
+          recipe));
 }
 
 }  // namespace

@@ -125,6 +125,7 @@ absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimi
     ASSIGN_OR_RETURN(const JpegHeaderInfo header, CheckJpeg(bytes));
     out.exif_orientation = JpegOrientation(header, bytes);
     out.jpeg_luma_table = LumaTable(header, out.exif_orientation);
+    if (header.has_qf) out.jpeg_quality = header.qf;
   } else {
     out.exif_orientation = ReadOrientation(info.format, bytes);
   }

@@ -34,6 +34,10 @@ struct DecodedImage {
   // image's own 8x8 grid (no EXIF rotation): that component's quantisation
   // table, natural order (for pipeline::ProjectLumaOntoJpeg). Unset otherwise.
   std::optional<std::array<uint16_t, 64>> jpeg_luma_table;
+  // JPEG sources: the IJG quality factor (1..100) their quantisation tables
+  // imply (JpegHeaderInfo::qf; the nearest standard table for other
+  // encoders). Unset for other formats.
+  std::optional<int> jpeg_quality;
 
   bool has_alpha() const { return !alpha.empty(); }
 };

@@ -100,6 +100,7 @@ absl::StatusOr<std::unique_ptr<Restorer>> Restorer::FromModelFolder(const std::s
   ModelLoadOptions load;
   load.device = config.device;
   ASSIGN_OR_RETURN(LoadedModel loaded, LoadModelFolder(dir, load));
+  if (config.max_jpeg_quality == 0) config.max_jpeg_quality = loaded.provenance.trained_qf_max;
   return std::make_unique<Restorer>(std::move(loaded.generator), std::move(config));
 }
 
@@ -112,9 +113,17 @@ absl::StatusOr<PreparedImage> Restorer::Prepare(const image::DecodedImage& decod
   const TileConfig tiles = EffectiveTiles(config_.tiles, options);
   RETURN_IF_ERROR(ValidateTileConfig(tiles));
   PreparedImage prepared;
-  ASSIGN_OR_RETURN(prepared.plan, PlanTiles(decoded.rgb.width, decoded.rgb.height, tiles));
   prepared.decoded = decoded;
   prepared.options = options;
+  const int max_quality = config_.max_jpeg_quality;
+  if (max_quality > 0 && !options.restore_high_quality_jpeg && decoded.jpeg_quality &&
+      *decoded.jpeg_quality > max_quality) {
+    prepared.unchanged_reason = absl::StrCat(
+        "JPEG quality ", *decoded.jpeg_quality, " (from its quantisation tables) is above ",
+        max_quality, ", the highest the model was trained on; returned as decoded");
+    return prepared;
+  }
+  ASSIGN_OR_RETURN(prepared.plan, PlanTiles(decoded.rgb.width, decoded.rgb.height, tiles));
   RETURN_IF_ERROR(CatchTorchErrors("cutting tiles", [&] {
     prepared.source = ImageToTensor(decoded.rgb);
     prepared.tiles = ExtractTiles(prepared.source, prepared.plan);
@@ -168,6 +177,13 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
 
 absl::StatusOr<RestoreResult> Restorer::Finish(const PreparedImage& prepared,
                                                const torch::Tensor& tile_outputs) const {
+  if (!prepared.unchanged_reason.empty()) {
+    RestoreResult result;
+    ASSIGN_OR_RETURN(result.image,
+                     image::RestoreSourceMode(prepared.decoded.rgb, prepared.decoded));
+    result.unchanged_reason = prepared.unchanged_reason;
+    return result;
+  }
   if (!tile_outputs.defined() || tile_outputs.sizes() != prepared.tiles.sizes()) {
     return absl::InvalidArgumentError("Finish: tile outputs do not match the prepared tiles");
   }
@@ -198,6 +214,7 @@ absl::StatusOr<RestoreResult> Restorer::Restore(const image::DecodedImage& decod
                                                 const RestoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(PreparedImage prepared, Prepare(decoded, options));
+  if (!prepared.unchanged_reason.empty()) return Finish(prepared, torch::Tensor());
   const std::vector<std::optional<uint64_t>> seeds = prepared.TileSeeds();
   const int64_t n = prepared.tiles.size(0);
   std::vector<torch::Tensor> outputs;
@@ -218,7 +235,9 @@ absl::StatusOr<RestoreResult> Restorer::Restore(const image::DecodedImage& decod
 }
 
 absl::StatusOr<float> Restorer::EstimateQf(const image::DecodedImage& decoded) {
-  ASSIGN_OR_RETURN(PreparedImage prepared, Prepare(decoded, RestoreOptions()));
+  RestoreOptions every_quality;
+  every_quality.restore_high_quality_jpeg = true;  // the estimate is wanted for any file
+  ASSIGN_OR_RETURN(PreparedImage prepared, Prepare(decoded, every_quality));
   return CatchTorchErrors("estimating the QF", [&] {
     torch::NoGradGuard no_grad;
     const torch::Tensor reference = generator_->parameters().front();

@@ -52,6 +52,9 @@ struct RestoreOptions {
   // (DecodedImage::jpeg_luma_table): ProjectLumaOntoJpeg, which can only bring
   // the luma closer to the original.
   bool jpeg_consistency = true;
+  // Restore JPEGs whose quality is above RestorerConfig::max_jpeg_quality
+  // too, instead of returning them as decoded.
+  bool restore_high_quality_jpeg = false;
 };
 
 // Perceptual: AdaIN, which undoes the colour drift of a diffusion decoder (as
@@ -66,6 +69,12 @@ struct RestorerConfig {
   // tile_size 0 = the default for the model's preset (DefaultTileConfig).
   TileConfig tiles{0, 0};
   int max_batch_tiles = 4;
+  // JPEGs whose quantisation tables say a higher quality than this are
+  // returned as decoded (0 = restore every image): a model trained on QF up to
+  // 95 adds noise of its own to a near-lossless file (the bundled model lost
+  // 1.2 dB at QF 98). FromModelFolder takes the folder's trained maximum when
+  // this is 0.
+  int max_jpeg_quality = 0;
 };
 
 struct RestoreResult {
@@ -73,6 +82,8 @@ struct RestoreResult {
   float predicted_qf = 0;  // CaVE's QF estimate, JPEG 0-100 scale, averaged over tiles
   int tile_count = 0;
   double compute_seconds = 0;
+  // Non-empty when the image was returned as decoded, and why.
+  std::string unchanged_reason;
 };
 
 // A request split into tile work, so a server can batch tiles from many
@@ -83,6 +94,9 @@ struct PreparedImage {
   torch::Tensor source;  // [1, 3, H, W] in [0, 1], float32, CPU
   image::DecodedImage decoded;
   RestoreOptions options;
+  // Non-empty: the image goes back as decoded (see max_jpeg_quality); there
+  // are no tiles to run and Finish takes an undefined tensor.
+  std::string unchanged_reason;
 
   // Per-tile seeds for RunTiles: seed + tile index, or all nullopt.
   std::vector<std::optional<uint64_t>> TileSeeds() const;

@@ -67,6 +67,9 @@ absl::Status WriteModelFolder(const std::string& dir, models::OneStepGeneratorIm
       {"architecture", models::ArchitectureToJson(generator.architecture())},
       {"files", files},
   };
+  if (provenance.trained_qf_max > 0) {
+    doc["trained_qf"] = {{"min", provenance.trained_qf_min}, {"max", provenance.trained_qf_max}};
+  }
   const std::string yaml_path = (fs::path(dir) / "model.yaml").string();
   std::ofstream out(yaml_path, std::ios::trunc);
   out << "# CODiff model folder; see core/weights/model_folder.h for the layout.\n"
@@ -95,9 +98,26 @@ absl::StatusOr<models::ModelArchitecture> ReadModelArchitecture(const std::strin
                         absl::StrCat(yaml_path, ": ", arch.status().message()));
   }
   if (provenance != nullptr) {
+    *provenance = ModelProvenance();
     provenance->trained = doc.value("trained", false);
     provenance->description = doc.value("description", std::string());
     provenance->created_by = doc.value("created_by", std::string());
+    if (doc.contains("trained_qf")) {
+      const nlohmann::json& range = doc.at("trained_qf");
+      auto bound = [&](const char* key) -> int64_t {
+        if (!range.is_object() || !range.contains(key) || !range.at(key).is_number_integer()) {
+          return -1;
+        }
+        return range.at(key).get<int64_t>();
+      };
+      const int64_t low = bound("min"), high = bound("max");
+      if (low < 1 || high > 100 || low > high) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            yaml_path, ": trained_qf must be {min: Q1, max: Q2} with 1 <= Q1 <= Q2 <= 100"));
+      }
+      provenance->trained_qf_min = static_cast<int>(low);
+      provenance->trained_qf_max = static_cast<int>(high);
+    }
   }
   return arch;
 }

@@ -24,6 +24,10 @@ struct ModelProvenance {
   bool trained = false;     // false: random weights, for tests and smoke runs only
   std::string description;  // how the weights came to be (recipe, command, data)
   std::string created_by;   // the tool that wrote the folder
+  // The range of JPEG quality factors the model was trained on (0 = not
+  // recorded); the server returns JPEGs of a higher quality as they are.
+  int trained_qf_min = 0;
+  int trained_qf_max = 0;
 };
 
 struct LoadedModel {

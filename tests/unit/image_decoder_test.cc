@@ -86,6 +86,19 @@ TEST(ImageDecoderTest, ChannelOrderIsRgb) {
   EXPECT_EQ(d.rgb.at(3, 3, 2), 10);
 }
 
+TEST(ImageDecoderTest, JpegQualityComesFromTheTablesAndOnlyForJpeg) {
+  Image img(40, 24, 3);
+  for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = static_cast<uint8_t>(i * 13 % 256);
+  for (int quality : {12, 85, 98}) {
+    auto jpg = EncodeImage(img, {ImageFormat::kJpeg, quality});
+    ASSERT_TRUE(jpg.ok());
+    EXPECT_EQ(MustDecode(*jpg).jpeg_quality, quality);
+  }
+  auto png = EncodeImage(img);
+  ASSERT_TRUE(png.ok());
+  EXPECT_FALSE(MustDecode(*png).jpeg_quality.has_value());
+}
+
 TEST(ImageDecoderTest, GreyJpegIsFlaggedAndComesBackGrey) {
   const DecodedImage d = MustDecode(ReadFixture("grey.jpg"));
   EXPECT_TRUE(d.grey);

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -58,6 +60,37 @@ TEST(ModelFolderTest, RoundTripReproducesTheOutput) {
   EXPECT_TENSOR_NEAR("model folder round trip", loaded->generator->forward(x), expected, 0.0);
   // Merging reorders float sums; through UNet + VAE decoder that stays small.
   EXPECT_TENSOR_NEAR("model folder merged LoRA", merged->generator->forward(x), expected, 2e-4);
+}
+
+TEST(ModelFolderTest, TrainedQualityRangeRoundTripsAndIsChecked) {
+  const std::string dir = testing::MakeTempDir("model_qf") + "/tiny";
+  models::OneStepGenerator g = TinyGenerator(/*lora_rank=*/0);
+  ModelProvenance provenance{true, "test model", "model_folder_test", 5, 95};
+  ASSERT_TRUE(WriteModelFolder(dir, *g, provenance).ok());
+  ModelProvenance read;
+  ASSERT_TRUE(ReadModelArchitecture(dir, &read).ok());
+  EXPECT_EQ(read.trained_qf_min, 5);
+  EXPECT_EQ(read.trained_qf_max, 95);
+
+  // Folders without the range (older exports, SD weights) load with 0 / 0.
+  ASSERT_TRUE(WriteModelFolder(dir, *g, {true, "no range", "model_folder_test"}).ok());
+  ASSERT_TRUE(ReadModelArchitecture(dir, &read).ok());
+  EXPECT_EQ(read.trained_qf_max, 0);
+
+  const std::string yaml = (fs::path(dir) / "model.yaml").string();
+  std::string text;
+  {
+    std::ifstream in(yaml);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  for (const char* bad : {"trained_qf: {min: 50, max: 20}\n", "trained_qf: {min: 0, max: 95}\n",
+                          "trained_qf: {min: 5, max: 101}\n", "trained_qf: {min: 5}\n",
+                          "trained_qf: {min: five, max: 95}\n", "trained_qf: 95\n"}) {
+    std::ofstream(yaml, std::ios::trunc) << text << bad;
+    auto r = ReadModelArchitecture(dir, &read);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("trained_qf"), std::string::npos) << r.status();
+  }
 }
 
 TEST(ModelFolderTest, WrongShapeIsAnErrorNamingTheKey) {

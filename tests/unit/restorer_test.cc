@@ -57,6 +57,51 @@ class RestorerTest : public ::testing::Test {
 models::OneStepGenerator* RestorerTest::generator_ = nullptr;
 Restorer* RestorerTest::restorer_ = nullptr;
 
+image::DecodedImage SyntheticJpeg(int w, int h, int quality) {
+  image::Image img(w, h, 3);
+  for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = static_cast<uint8_t>(i * 37 % 251);
+  auto jpeg = image::EncodeImage(img, {image::ImageFormat::kJpeg, quality});
+  EXPECT_TRUE(jpeg.ok());
+  return Decode(*jpeg);
+}
+
+TEST(RestorerHighQualityTest, JpegsAboveTheLimitComeBackAsDecodedUnlessAsked) {
+  torch::manual_seed(3);
+  models::OneStepGenerator generator = BuildGenerator(*models::PresetArchitecture("tiny"));
+  RestorerConfig config;
+  config.max_jpeg_quality = 90;
+  Restorer restorer(generator, config);
+  RestoreOptions options;
+  options.mode = RestoreMode::kFidelity;
+
+  const image::DecodedImage high = SyntheticJpeg(96, 80, 98);
+  ASSERT_EQ(high.jpeg_quality, 98);
+  auto kept = restorer.Restore(high, options);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_NE(kept->unchanged_reason.find("JPEG quality 98"), std::string::npos)
+      << kept->unchanged_reason;
+  EXPECT_EQ(kept->tile_count, 0);
+  EXPECT_EQ(kept->image.data, high.rgb.data);
+
+  options.restore_high_quality_jpeg = true;
+  auto forced = restorer.Restore(high, options);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_TRUE(forced->unchanged_reason.empty());
+  EXPECT_GT(forced->tile_count, 0);
+  EXPECT_NE(forced->image.data, high.rgb.data);  // random weights change the pixels
+
+  // At the limit, and images without a JPEG quality, are restored.
+  options.restore_high_quality_jpeg = false;
+  for (const image::DecodedImage& d : {SyntheticJpeg(96, 80, 90), SyntheticPng(96, 80)}) {
+    auto restored = restorer.Restore(d, options);
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    EXPECT_TRUE(restored->unchanged_reason.empty());
+    EXPECT_GT(restored->tile_count, 0);
+  }
+  // The QF estimate is wanted for every file.
+  EXPECT_TRUE(restorer.EstimateQf(high).ok());
+}
+
 TEST(RestorerQfTest, EstimateAveragesTheQfHeadOverTrainingSizeCrops) {
   torch::manual_seed(9);
   models::ModelArchitecture arch = *models::PresetArchitecture("tiny");

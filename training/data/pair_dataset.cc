@@ -119,6 +119,11 @@ absl::StatusOr<image::Image> JpegRoundTrip(const image::Image& rgb, int quality)
   return std::move(decoded.rgb);
 }
 
+std::pair<int, int> QualityFactorRange(const DegradationOptions& options) {
+  if (options.qf_mode == "reference") return {8, 96};
+  return {options.qf_min, options.qf_max};
+}
+
 int DrawQualityFactor(const DegradationOptions& options, std::mt19937_64& rng) {
   if (options.qf_mode == "reference") {
     std::uniform_real_distribution<double> coin(0.0, 1.0);

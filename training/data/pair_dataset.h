@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -95,5 +96,8 @@ absl::StatusOr<image::Image> JpegRoundTrip(const image::Image& rgb, int quality)
 
 // Draws a QF as DegradationOptions says.
 int DrawQualityFactor(const DegradationOptions& options, std::mt19937_64& rng);
+
+// The lowest and highest QF DrawQualityFactor can return.
+std::pair<int, int> QualityFactorRange(const DegradationOptions& options);
 
 }  // namespace codiff::training

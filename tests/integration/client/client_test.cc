@@ -27,6 +27,7 @@
 
 #include "codiff/v1/codiff.grpc.pb.h"
 #include "core/image/image.h"
+#include "core/image/image_decoder.h"
 #include "core/image/image_encoder.h"
 #include "tests/integration/client/client_process.h"
 #include "tests/integration/server/server_process.h"
@@ -382,6 +383,52 @@ TEST_F(ClientTest, InterruptLeavesNoTemporaryFiles) {
     ASSERT_NE(reference, references_->end()) << name;
     EXPECT_EQ(bytes, reference->second) << name;
   }
+}
+
+// A model folder that records its trained QF range: JPEGs above it come back
+// as decoded, said by the client and counted by the server, unless asked for.
+TEST(ClientHighQualityTest, JpegsAboveTheTrainedRangeComeBackUnchangedUnlessAsked) {
+  const fs::path model = fs::path(MakeTempDir("hq-model")) / "tiny";
+  fs::copy(TinyModelDir(), model, fs::copy_options::recursive);
+  std::ofstream(model / "model.yaml", std::ios::app) << "trained_qf: {min: 5, max: 90}\n";
+  std::string error;
+  auto server = ServerProcess::Start(model.string(), "", &error);
+  ASSERT_NE(server, nullptr) << error;
+  const fs::path in = MakeTempDir("hq-in"), out = MakeTempDir("hq-out");
+  const std::string high = MakeJpeg(64, 64, 97, 1), low = MakeJpeg(64, 64, 30, 2);
+  WriteBytes(in / "high.jpg", high);
+  WriteBytes(in / "low.jpg", low);
+  auto decoded_rgb = [](const std::string& bytes) {
+    auto d = image::DecodeImage(bytes);
+    EXPECT_TRUE(d.ok()) << d.status();
+    return d.ok() ? d->rgb.data : std::vector<uint8_t>();
+  };
+
+  const std::vector<std::string> restore = {
+      "restore",  (in / "high.jpg").string(), (in / "low.jpg").string(), "-o", out.string(),
+      "--server", server->address()};
+  ClientResult r = RunClient(restore);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.err, "high.jpg")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "unchanged: JPEG quality 97")) << r.err;
+  EXPECT_FALSE(Contains(r.err, "low.jpg")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "2 of 2 restored (1 returned unchanged)")) << r.err;
+  EXPECT_EQ(decoded_rgb(ReadFileBytes((out / "high.png").string())), decoded_rgb(high));
+  EXPECT_NE(decoded_rgb(ReadFileBytes((out / "low.png").string())), decoded_rgb(low));
+  EXPECT_EQ(
+      MetricValue(ScrapeMetrics(server->metrics_port()), "codiff_images_returned_unchanged_total"),
+      1.0);
+
+  std::vector<std::string> forced = restore;
+  forced.insert(forced.end(), {"--overwrite", "--restore-high-quality"});
+  r = RunClient(forced);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(Contains(r.err, "unchanged")) << r.err;
+  EXPECT_NE(decoded_rgb(ReadFileBytes((out / "high.png").string())), decoded_rgb(high));
+
+  r = RunClient({"info", "--server", server->address()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "trained QF   5..90")) << r.out;
 }
 
 TEST(ClientUsageTest, HelpForEveryCommandAndUsageErrors) {
