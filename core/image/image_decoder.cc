@@ -126,6 +126,15 @@ absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimi
     out.exif_orientation = JpegOrientation(header, bytes);
     out.jpeg_luma_table = LumaTable(header, out.exif_orientation);
     if (header.has_qf) out.jpeg_quality = header.qf;
+    if (out.jpeg_luma_table) {
+      // Without them the projection falls back to recovering the
+      // coefficients from pixels, so a file libjpeg balks at is no error here.
+      auto coefficients = ReadFirstComponentCoefficients(bytes);
+      if (coefficients.ok()) {
+        out.jpeg_luma_coefficients =
+            std::make_shared<const JpegComponentCoefficients>(*std::move(coefficients));
+      }
+    }
   } else {
     out.exif_orientation = ReadOrientation(info.format, bytes);
   }

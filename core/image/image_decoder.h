@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -12,6 +13,7 @@
 #include "core/image/image_format.h"
 #include "core/image/image_limits.h"
 #include "core/image/image_probe.h"
+#include "core/image/jpeg_coefficients.h"
 
 namespace codiff::image {
 
@@ -34,6 +36,9 @@ struct DecodedImage {
   // image's own 8x8 grid (no EXIF rotation): that component's quantisation
   // table, natural order (for pipeline::ProjectLumaOntoJpeg). Unset otherwise.
   std::optional<std::array<uint16_t, 64>> jpeg_luma_table;
+  // Set with jpeg_luma_table: that component's quantised coefficients as the
+  // file stores them (shared: DecodedImage is copied into every request).
+  std::shared_ptr<const JpegComponentCoefficients> jpeg_luma_coefficients;
   // JPEG sources: the IJG quality factor (1..100) their quantisation tables
   // imply (JpegHeaderInfo::qf; the nearest standard table for other
   // encoders). Unset for other formats.

@@ -35,7 +35,8 @@ torch::Tensor JpegDctMatrix() {
 }
 
 torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Tensor& source,
-                                  const std::array<uint16_t, 64>& luma_table) {
+                                  const std::array<uint16_t, 64>& luma_table,
+                                  const image::JpegComponentCoefficients* luma_coefficients) {
   TORCH_CHECK(restored.dim() == 4 && restored.size(0) == 1 && restored.size(1) == 3 &&
                   restored.sizes() == source.sizes(),
               "ProjectLumaOntoJpeg: expected two [1, 3, H, W] images of the same size");
@@ -54,18 +55,32 @@ torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Te
           .reshape({8, 8});
 
   const torch::Tensor restored_coefs = forward_dct(LevelShiftedLuma(r));
-  const torch::Tensor source_coefs = forward_dct(LevelShiftedLuma(s));
-  const torch::Tensor k = torch::round(source_coefs / q);
+  const bool from_file = luma_coefficients != nullptr &&
+                         luma_coefficients->blocks_high >= height / 8 &&
+                         luma_coefficients->blocks_wide >= width / 8;
+  torch::Tensor k;
+  if (from_file) {
+    k = torch::from_blob(const_cast<int16_t*>(luma_coefficients->values.data()),
+                         {luma_coefficients->blocks_high, luma_coefficients->blocks_wide, 8, 8},
+                         torch::kInt16)
+            .slice(0, 0, height / 8)
+            .slice(1, 0, width / 8)
+            .to(torch::kFloat64);
+  } else {
+    k = torch::round(forward_dct(LevelShiftedLuma(s)) / q);
+  }
   const torch::Tensor clipped =
       torch::min(torch::max(restored_coefs, (k - 0.5) * q), (k + 0.5) * q);
-  // Clipped source pixels (saturated colours) break the pixels -> k inversion.
-  const torch::Tensor channel_blocks = s[0].reshape({3, height / 8, 8, width / 8, 8})
-                                           .permute({1, 3, 0, 2, 4})
-                                           .reshape({height / 8, width / 8, 3 * 64});
-  const torch::Tensor saturated =
-      ((channel_blocks <= 0.5 / 255.0) | (channel_blocks >= 254.5 / 255.0)).any(-1);
-  const torch::Tensor correction_coefs =
-      (clipped - restored_coefs).masked_fill(saturated.unsqueeze(-1).unsqueeze(-1), 0.0);
+  torch::Tensor correction_coefs = clipped - restored_coefs;
+  if (!from_file) {
+    // Clipped source pixels (saturated colours) break the pixels -> k inversion.
+    const torch::Tensor channel_blocks = s[0].reshape({3, height / 8, 8, width / 8, 8})
+                                             .permute({1, 3, 0, 2, 4})
+                                             .reshape({height / 8, width / 8, 3 * 64});
+    const torch::Tensor saturated =
+        ((channel_blocks <= 0.5 / 255.0) | (channel_blocks >= 254.5 / 255.0)).any(-1);
+    correction_coefs.masked_fill_(saturated.unsqueeze(-1).unsqueeze(-1), 0.0);
+  }
   const torch::Tensor correction =
       FromBlocks(torch::matmul(torch::matmul(dct.t(), correction_coefs), dct)) / 255.0;
   r.add_(correction.unsqueeze(0).unsqueeze(0));

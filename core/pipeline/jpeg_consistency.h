@@ -13,17 +13,22 @@
 
 #include <torch/types.h>
 
+#include "core/image/jpeg_coefficients.h"
+
 namespace codiff::pipeline {
 
 // restored, source: [1, 3, H, W] RGB in [0, 1]; source is the decoded JPEG on
 // its own 8x8 grid (no crop, no rotation). luma_table: the JPEG's luma
 // quantisation table, natural order. Only the luma (JFIF Y) changes: the same
 // offset is added to R, G and B, which leaves Cb and Cr as they were. The
-// quantised coefficients k are recovered from the source's pixels; blocks that
-// reach past the image's edge, or where a source channel is clipped to 0 or
-// 255 (so its pixels no longer give k), are left unchanged.
-torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Tensor& source,
-                                  const std::array<uint16_t, 64>& luma_table);
+// quantised coefficients k come from `luma_coefficients` (the file's own, see
+// jpeg_coefficients.h) when given, else from the source's pixels, which no
+// longer give k where a source channel is clipped to 0 or 255: such blocks are
+// then left unchanged. Blocks that reach past the image's edge always are.
+torch::Tensor ProjectLumaOntoJpeg(
+    const torch::Tensor& restored, const torch::Tensor& source,
+    const std::array<uint16_t, 64>& luma_table,
+    const image::JpegComponentCoefficients* luma_coefficients = nullptr);
 
 // The 8x8 orthonormal DCT-II matrix JPEG uses: coefficients = D * block * D^T.
 torch::Tensor JpegDctMatrix();

@@ -199,7 +199,8 @@ absl::StatusOr<RestoreResult> Restorer::Finish(const PreparedImage& prepared,
                                        options.color_fix.value_or(DefaultColorFix(options.mode)));
                      const auto& luma_table = prepared.decoded.jpeg_luma_table;
                      if (options.jpeg_consistency && luma_table) {
-                       out = ProjectLumaOntoJpeg(out, prepared.source, *luma_table);
+                       out = ProjectLumaOntoJpeg(out, prepared.source, *luma_table,
+                                                 prepared.decoded.jpeg_luma_coefficients.get());
                      }
                      return out;
                    }));

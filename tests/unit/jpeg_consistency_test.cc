@@ -1,10 +1,13 @@
 #include "core/pipeline/jpeg_consistency.h"
 
+#include <cstdio>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "core/image/image_decoder.h"
 #include "core/image/image_encoder.h"
+#include "core/image/jpeg_coefficients.h"
 #include "core/image/jpeg_header.h"
 #include "core/pipeline/image_tensor.h"
 
@@ -24,6 +27,7 @@ torch::Tensor Photo(int64_t height, int64_t width) {
 struct Jpeg {
   torch::Tensor decoded;
   std::array<uint16_t, 64> luma_table;
+  std::shared_ptr<const image::JpegComponentCoefficients> coefficients;
 };
 
 Jpeg Compress(const torch::Tensor& image, int quality) {
@@ -32,7 +36,7 @@ Jpeg Compress(const torch::Tensor& image, int quality) {
   options.quality = quality;
   const image::DecodedImage d =
       *image::DecodeImage(*image::EncodeImage(*TensorToImage(image), options));
-  return {ImageToTensor(d.rgb), *d.jpeg_luma_table};
+  return {ImageToTensor(d.rgb), *d.jpeg_luma_table, d.jpeg_luma_coefficients};
 }
 
 torch::Tensor Luma(const torch::Tensor& rgb) {
@@ -96,6 +100,55 @@ TEST(JpegConsistencyTest, LeavesEdgeAndSaturatedBlocksAlone) {
   EXPECT_FALSE(
       torch::equal(out.slice(2, 8, 40).slice(3, 0, 56), wandered.slice(2, 8, 40).slice(3, 0, 56)));
   EXPECT_ANY_THROW(ProjectLumaOntoJpeg(wandered, jpeg.decoded.slice(2, 0, 40), jpeg.luma_table));
+}
+
+TEST(JpegConsistencyTest, TheFileCoefficientsAgreeWithThePixelsWhereNothingClips) {
+  torch::manual_seed(7);
+  const torch::Tensor original = Photo(64, 96);
+  const Jpeg jpeg = Compress(original, 30);
+  ASSERT_NE(jpeg.coefficients, nullptr);
+  EXPECT_EQ(jpeg.coefficients->blocks_wide, 12);
+  EXPECT_EQ(jpeg.coefficients->blocks_high, 8);
+  const torch::Tensor wandered = (original + 0.05 * torch::randn_like(original)).clamp(0.02, 0.98);
+  const torch::Tensor from_pixels = ProjectLumaOntoJpeg(wandered, jpeg.decoded, jpeg.luma_table);
+  const torch::Tensor from_file =
+      ProjectLumaOntoJpeg(wandered, jpeg.decoded, jpeg.luma_table, jpeg.coefficients.get());
+  EXPECT_LT((from_file - from_pixels).abs().max().item<double>(), 1e-6);
+}
+
+TEST(JpegConsistencyTest, TheFileCoefficientsAlsoProjectSaturatedBlocks) {
+  torch::manual_seed(8);
+  torch::Tensor original = Photo(48, 64);
+  // Specular highlights: a white 2x2 dot in every block of the top 16 rows,
+  // which the decoder clips at 255, so the pixels no longer give k there.
+  for (int64_t y = 3; y < 16; y += 8) {
+    for (int64_t x = 3; x < 64; x += 8) original.slice(2, y, y + 2).slice(3, x, x + 2).fill_(1.0);
+  }
+  const Jpeg jpeg = Compress(original, 90);
+  const torch::Tensor wandered = (original + 0.08 * torch::randn_like(original)).clamp(0.0, 1.0);
+  const torch::Tensor from_pixels = ProjectLumaOntoJpeg(wandered, jpeg.decoded, jpeg.luma_table);
+  const torch::Tensor from_file =
+      ProjectLumaOntoJpeg(wandered, jpeg.decoded, jpeg.luma_table, jpeg.coefficients.get());
+  auto top_mse = [&](const torch::Tensor& t) {
+    return LumaMse(t.slice(2, 0, 16), original.slice(2, 0, 16));
+  };
+  std::printf("[ coefs    ] top rows luma MSE: wandered %.3e, from pixels %.3e, from file %.3e\n",
+              top_mse(wandered), top_mse(from_pixels), top_mse(from_file));
+  // From pixels the highlight blocks stay as they were; from the file they
+  // are projected like every other block.
+  EXPECT_GT(top_mse(from_pixels), 0.9 * top_mse(wandered));
+  EXPECT_LT(top_mse(from_file), 0.6 * top_mse(wandered));
+  EXPECT_LE(LumaMse(from_file, original), LumaMse(from_pixels, original));
+}
+
+TEST(JpegCoefficientsTest, UnreadableFilesAreErrorsNotCrashes) {
+  for (const std::string& bytes : {std::string(), std::string("not a jpeg at all"),
+                                   std::string("\xff\xd8\xff\xdb\x00\x43", 6)}) {
+    auto r = image::ReadFirstComponentCoefficients(bytes);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("libjpeg"), std::string::npos) << r.status();
+  }
 }
 
 }  // namespace
