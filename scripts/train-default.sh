@@ -4,8 +4,9 @@
 # model folder, and the validation table. Resumable: run it again after an
 # interruption and each stage continues from its last checkpoint (finished
 # stages are skipped). Last full run on 2 CPU cores (shared with low-priority
-# builds): stage 1 81 min (7500 steps, ~0.63 s each), stage 2 24 min (1000
-# steps), export + table ~8 min.
+# builds and tests for most of it): stage 1 100 min (8000 steps, ~0.75 s
+# each; ~0.63 s with the CPUs to itself), stage 2 27 min (1000 steps),
+# export + table ~9 min.
 #
 #   bash scripts/train-default.sh [--data DIR] [--val DIR] [--runs DIR] [--output MODEL_DIR]
 #
