@@ -21,27 +21,18 @@
 #include "training/run_log.h"
 #include "training/stage1_validation.h"
 #include "training/trainer.h"
+#include "training/weight_average.h"
 
 namespace codiff::training {
 namespace {
 
 namespace fs = std::filesystem;
 
-// into = decay * into + (1 - decay) * from, for parameters and floating
-// buffers (BatchNorm's running statistics, which must match the averaged
-// weights); integer buffers (the batch counter) are copied.
+// The average keeps BatchNorm's running statistics too: they must match the
+// averaged weights.
 void BlendInto(torch::nn::Module& into, const torch::nn::Module& from, double decay) {
-  torch::NoGradGuard no_grad;
-  const std::vector<torch::Tensor> to_p = into.parameters(), from_p = from.parameters();
-  for (size_t i = 0; i < to_p.size(); ++i) to_p[i].mul_(decay).add_(from_p[i], 1.0 - decay);
-  const std::vector<torch::Tensor> to_b = into.buffers(), from_b = from.buffers();
-  for (size_t i = 0; i < to_b.size(); ++i) {
-    if (to_b[i].is_floating_point()) {
-      to_b[i].mul_(decay).add_(from_b[i], 1.0 - decay);
-    } else {
-      to_b[i].copy_(from_b[i]);
-    }
-  }
+  BlendTensors(into.parameters(), from.parameters(), decay);
+  BlendTensors(into.buffers(), from.buffers(), decay);
 }
 
 absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& options) {

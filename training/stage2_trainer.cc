@@ -20,6 +20,7 @@
 #include "training/stage2_model.h"
 #include "training/stage2_step.h"
 #include "training/trainer.h"
+#include "training/weight_average.h"
 
 namespace codiff::training {
 namespace {
@@ -40,11 +41,7 @@ class Ema {
   }
   // After training step `step` (0-based).
   void Update(const NamedTensors& params, int64_t step) {
-    torch::NoGradGuard no_grad;
-    const double decay = EmaDecayAt(decay_, step);
-    for (size_t i = 0; i < params.size(); ++i) {
-      shadow_[i].second.mul_(decay).add_(params[i].second.detach(), 1.0 - decay);
-    }
+    BlendTensors(Values(shadow_), Values(params), EmaDecayAt(decay_, step));
   }
   const NamedTensors& shadow() const { return shadow_; }
 

@@ -45,7 +45,6 @@ torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Te
   // One float64 copy: the projection reads it and the correction lands in it.
   torch::Tensor out = restored.to(torch::kFloat64, /*non_blocking=*/false, /*copy=*/true);
   torch::Tensor r = out.slice(2, 0, height).slice(3, 0, width);
-  const torch::Tensor s = source.to(torch::kFloat64).slice(2, 0, height).slice(3, 0, width);
   const torch::Tensor dct = JpegDctMatrix();
   auto forward_dct = [&](const torch::Tensor& plane) {
     return torch::matmul(torch::matmul(dct, ToBlocks(plane)), dct.t());
@@ -59,6 +58,7 @@ torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Te
                          luma_coefficients->blocks_high >= height / 8 &&
                          luma_coefficients->blocks_wide >= width / 8;
   torch::Tensor k;
+  torch::Tensor s;  // the source in float64: only needed to recover k from pixels
   if (from_file) {
     k = torch::from_blob(const_cast<int16_t*>(luma_coefficients->values.data()),
                          {luma_coefficients->blocks_high, luma_coefficients->blocks_wide, 8, 8},
@@ -67,6 +67,7 @@ torch::Tensor ProjectLumaOntoJpeg(const torch::Tensor& restored, const torch::Te
             .slice(1, 0, width / 8)
             .to(torch::kFloat64);
   } else {
+    s = source.to(torch::kFloat64).slice(2, 0, height).slice(3, 0, width);
     k = torch::round(forward_dct(LevelShiftedLuma(s)) / q);
   }
   const torch::Tensor clipped =
