@@ -476,6 +476,13 @@ grpc::ServerUnaryReactor* RestorationService::GetModelInfo(grpc::CallbackServerC
   model->set_model_dir(facts_.model_dir);
   model->set_trained_qf_min(facts_.trained_qf_min);
   model->set_trained_qf_max(facts_.trained_qf_max);
+  for (const SourceFile& source : facts_.sources) {
+    v1::SourceFile* out = model->add_sources();
+    out->set_role(source.role);
+    out->set_path(source.path);
+    out->set_sha256(source.sha256);
+    out->set_bytes(source.bytes);
+  }
   auto* limits = response->mutable_limits();
   limits->set_max_message_bytes(config_.limits.max_message_bytes);
   limits->set_max_pixels(config_.limits.max_pixels);

@@ -12,6 +12,7 @@
 
 #include "codiff/v1/codiff.grpc.pb.h"
 #include "core/pipeline/restorer.h"
+#include "core/weights/model_folder.h"
 #include "server/server_config.h"
 #include "server/server_metrics.h"
 #include "server/tile_batcher.h"
@@ -29,6 +30,7 @@ struct ModelFacts {
   std::string model_dir;
   int trained_qf_min = 0;  // 0 = not recorded
   int trained_qf_max = 0;
+  std::vector<SourceFile> sources;  // imported models: what they were made from
   pipeline::TileConfig tiles;
   int replicas = 0;
 };

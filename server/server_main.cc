@@ -92,6 +92,7 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
         out.facts.model_dir = config.model_dir;
         out.facts.trained_qf_min = model.provenance.trained_qf_min;
         out.facts.trained_qf_max = model.provenance.trained_qf_max;
+        out.facts.sources = model.provenance.sources;
       }
       pipeline::RestorerConfig rc;
       rc.device = device;

@@ -18,6 +18,7 @@
 #include "core/models/one_step_generator.h"
 #include "core/util/status_macros.h"
 #include "core/weights/model_folder.h"
+#include "core/weights/reference_import.h"
 #include "core/weights/state_dict.h"
 
 namespace codiff {
@@ -36,6 +37,14 @@ commands:
   demo (--preset NAME [--seed N] | --model DIR) [--size PIXELS] [--runs N]
       Time the one-step generator on a random image (a smoke test of the
       model path; the service is not built yet).
+
+  import --sd21 DIR --cave cave.pth --codiff codiff.pkl --out MODEL_DIR
+         [--keep-lora] [--dtype float32|float16|bfloat16]
+      Turn Stable Diffusion 2.1-base (a diffusers folder with unet/ and vae/)
+      and the CODiff authors' released cave.pth and codiff.pkl into a model
+      folder that codiff-server serves. The torch.save files are read without
+      Python and without running anything from them. LoRA adapters are merged
+      into the weights unless --keep-lora. Prints an import report.
 
 presets: sd21 (SD 2.1-base + reference CaVE, LoRA rank 16), small (CPU), tiny (tests)
 )";
@@ -56,6 +65,10 @@ absl::StatusOr<Args> ParseArgs(int argc, char** argv) {
       return args;
     }
     if (flag.rfind("--", 0) != 0) return absl::InvalidArgumentError("unexpected argument " + flag);
+    if (flag == "--keep-lora") {  // the one option without a value
+      args.options["keep-lora"] = "1";
+      continue;
+    }
     const auto eq = flag.find('=');
     if (eq != std::string::npos) {
       args.options[flag.substr(2, eq - 2)] = flag.substr(eq + 1);
@@ -217,6 +230,23 @@ absl::Status Demo(const Args& args) {
   return absl::OkStatus();
 }
 
+absl::Status Import(const Args& args) {
+  ReferenceImportSources sources;
+  ASSIGN_OR_RETURN(sources.sd21_dir, Required(args, "sd21"));
+  ASSIGN_OR_RETURN(sources.cave_path, Required(args, "cave"));
+  ASSIGN_OR_RETURN(sources.codiff_path, Required(args, "codiff"));
+  ASSIGN_OR_RETURN(std::string out, Required(args, "out"));
+  ReferenceImportOptions options;
+  options.keep_lora = args.options.count("keep-lora") > 0;
+  if (args.options.count("dtype")) options.dtype = args.options.at("dtype");
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(ReferenceImportReport report, ImportReferenceModel(sources, out, options));
+  for (const std::string& line : report.lines) std::printf("%s\n", line.c_str());
+  std::printf("import took %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return absl::OkStatus();
+}
+
 int Main(int argc, char** argv) {
   auto args = ParseArgs(argc, argv);
   if (!args.ok()) {
@@ -236,6 +266,8 @@ int Main(int argc, char** argv) {
     status = Init(*args);
   } else if (args->command == "demo") {
     status = Demo(*args);
+  } else if (args->command == "import") {
+    status = Import(*args);
   } else {
     std::fprintf(stderr, "codiff-model: unknown command '%s'\n\n%s", args->command.c_str(), kUsage);
     return 2;

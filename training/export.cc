@@ -22,6 +22,14 @@ namespace fs = std::filesystem;
 
 // The server returns JPEGs above the trained range unrestored, so the folder
 // records the range the recipe drew QFs from.
+ModelProvenance ExportProvenance(bool trained, std::string description) {
+  ModelProvenance provenance;
+  provenance.trained = trained;
+  provenance.description = std::move(description);
+  provenance.created_by = "codiff-train export";
+  return provenance;
+}
+
 ModelProvenance WithTrainedRange(ModelProvenance provenance, const Recipe& recipe) {
   std::tie(provenance.trained_qf_min, provenance.trained_qf_max) =
       QualityFactorRange(recipe.data.degradation);
@@ -44,12 +52,12 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
     RETURN_IF_ERROR(
         LoadModuleWeights(dir + (ema ? "/cave_ema.safetensors" : "/cave.safetensors"), *g->cave()));
     // Only CaVE is trained: the folder loads, but its generator is random.
-    return WriteModelFolder(model_dir, *g,
-                            WithTrainedRange({false,
-                                              description + (ema ? " (EMA weights)" : "") +
-                                                  " (stage 1 only: generator untrained)",
-                                              "codiff-train export"},
-                                             recipe));
+    return WriteModelFolder(
+        model_dir, *g,
+        WithTrainedRange(ExportProvenance(false, description + (ema ? " (EMA weights)" : "") +
+                                                     " (stage 1 only: generator "
+                                                     "untrained)"),
+                         recipe));
   }
   if (state.stage != "stage2") {
     return absl::InvalidArgumentError(absl::StrCat("unknown stage '", state.stage, "' in ", dir));
@@ -61,8 +69,7 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
   return WriteModelFolder(
       model_dir, *model.generator,
       WithTrainedRange(
-          {state.step > 0, description + (ema ? " (EMA weights)" : ""), "codiff-train export"},
-          recipe));
+          ExportProvenance(state.step > 0, description + (ema ? " (EMA weights)" : "")), recipe));
 }
 
 }  // namespace

@@ -70,6 +70,16 @@ absl::Status WriteModelFolder(const std::string& dir, models::OneStepGeneratorIm
   if (provenance.trained_qf_max > 0) {
     doc["trained_qf"] = {{"min", provenance.trained_qf_min}, {"max", provenance.trained_qf_max}};
   }
+  if (!provenance.sources.empty()) {
+    nlohmann::json sources = nlohmann::json::array();
+    for (const SourceFile& source : provenance.sources) {
+      sources.push_back({{"role", source.role},
+                         {"path", source.path},
+                         {"sha256", source.sha256},
+                         {"bytes", source.bytes}});
+    }
+    doc["sources"] = sources;
+  }
   const std::string yaml_path = (fs::path(dir) / "model.yaml").string();
   std::ofstream out(yaml_path, std::ios::trunc);
   out << "# CODiff model folder; see core/weights/model_folder.h for the layout.\n"
@@ -102,6 +112,29 @@ absl::StatusOr<models::ModelArchitecture> ReadModelArchitecture(const std::strin
     provenance->trained = doc.value("trained", false);
     provenance->description = doc.value("description", std::string());
     provenance->created_by = doc.value("created_by", std::string());
+    if (doc.contains("sources")) {
+      const nlohmann::json& sources = doc.at("sources");
+      if (!sources.is_array()) {
+        return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": sources must be a list"));
+      }
+      for (const nlohmann::json& source : sources) {
+        if (!source.is_object()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(yaml_path, ": each source must be {role, path, sha256, bytes}"));
+        }
+        SourceFile file;
+        try {
+          file.role = source.value("role", std::string());
+          file.path = source.value("path", std::string());
+          file.sha256 = source.value("sha256", std::string());
+          file.bytes = source.value("bytes", int64_t{0});
+        } catch (const nlohmann::json::exception&) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              yaml_path, ": a source's role/path/sha256 must be text, bytes a number"));
+        }
+        provenance->sources.push_back(std::move(file));
+      }
+    }
     if (doc.contains("trained_qf")) {
       const nlohmann::json& range = doc.at("trained_qf");
       auto bound = [&](const char* key) -> int64_t {

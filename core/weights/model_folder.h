@@ -20,6 +20,14 @@ namespace codiff {
 
 inline constexpr char kModelFormat[] = "codiff-model/1";
 
+// A file a model was made from (e.g. the SD 2.1 UNet, cave.pth, codiff.pkl).
+struct SourceFile {
+  std::string role;    // "unet", "vae", "cave", "codiff", ...
+  std::string path;    // as given to the tool that read it
+  std::string sha256;  // hex digest of the file's bytes
+  int64_t bytes = 0;
+};
+
 struct ModelProvenance {
   bool trained = false;     // false: random weights, for tests and smoke runs only
   std::string description;  // how the weights came to be (recipe, command, data)
@@ -28,6 +36,8 @@ struct ModelProvenance {
   // recorded); the server returns JPEGs of a higher quality as they are.
   int trained_qf_min = 0;
   int trained_qf_max = 0;
+  // The files the weights were imported from (empty for trained models).
+  std::vector<SourceFile> sources;
 };
 
 struct LoadedModel {
