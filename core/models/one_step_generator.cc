@@ -1,5 +1,7 @@
 #include "core/models/one_step_generator.h"
 
+#include <chrono>
+
 #include <torch/torch.h>
 
 namespace codiff::models {
@@ -25,6 +27,45 @@ OneStepGeneratorImpl::OneStepGeneratorImpl(const ModelArchitecture& arch)
   }
 }
 
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Adds the time since construction to *slot, if there is one.
+class StageTimer {
+ public:
+  explicit StageTimer(double* slot) : slot_(slot), start_(std::chrono::steady_clock::now()) {}
+  ~StageTimer() {
+    if (slot_ != nullptr) *slot_ += SecondsSince(start_);
+  }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+ private:
+  double* slot_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+double* Slot(StageSeconds* seconds, double StageSeconds::*member) {
+  return seconds == nullptr ? nullptr : &(seconds->*member);
+}
+
+}  // namespace
+
+StageSeconds& StageSeconds::operator+=(const StageSeconds& other) {
+  cave += other.cave;
+  projection += other.projection;
+  vae_encode += other.vae_encode;
+  unet += other.unet;
+  vae_decode += other.vae_decode;
+  color_fix += other.color_fix;
+  jpeg_projection += other.jpeg_projection;
+  cave_passes += other.cave_passes;
+  return *this;
+}
+
 torch::Tensor OneStepGeneratorImpl::HighQualityLatent(const torch::Tensor& z_low,
                                                       const torch::Tensor& unet_out) const {
   if (arch_.latent_residual) return z_low + unet_out;
@@ -38,29 +79,60 @@ torch::Tensor OneStepGeneratorImpl::DecodeImage(const torch::Tensor& z_high,
   return out.clamp(-1.0, 1.0);
 }
 
-Conditioning OneStepGeneratorImpl::Condition(const torch::Tensor& x) {
-  if (arch_.refine_restoration) {
-    CaVERestoration r = cave_->RestoreAndEncode(x);
-    return {proj_->forward(r.tokens), r.qf, r.restored.clamp(0.0, 1.0)};
+Conditioning OneStepGeneratorImpl::Condition(const torch::Tensor& x, StageSeconds* seconds) {
+  torch::Tensor tokens, qf, image = x;
+  {
+    StageTimer timer(Slot(seconds, &StageSeconds::cave));
+    if (arch_.refine_restoration) {
+      CaVERestoration r = cave_->RestoreAndEncode(x);
+      tokens = r.tokens;
+      qf = r.qf;
+      image = r.restored.clamp(0.0, 1.0);
+    } else {
+      CaVEEncoding encoding = cave_->EncodeAll(x);
+      tokens = encoding.tokens;
+      qf = encoding.qf;
+    }
   }
-  CaVEEncoding encoding = cave_->EncodeAll(x);
-  return {proj_->forward(encoding.tokens), encoding.qf, x};
+  if (seconds != nullptr) ++seconds->cave_passes;
+  StageTimer timer(Slot(seconds, &StageSeconds::projection));
+  return {tokens, proj_->forward(tokens), qf, image};
 }
 
-torch::Tensor OneStepGeneratorImpl::Generate(const torch::Tensor& x, const torch::Tensor& context,
-                                             const GenerateOptions& options, Trace* trace) {
-  const double scaling = arch_.vae.scaling_factor;
+torch::Tensor OneStepGeneratorImpl::EncodeLatent(const torch::Tensor& x,
+                                                 const GenerateOptions& options) {
   DiagonalGaussian posterior = vae_->Encode(x * 2.0 - 1.0);
   torch::Tensor latent = options.posterior_seeds.empty()
                              ? posterior.mean()
                              : posterior.SamplePerItem(options.posterior_seeds);
-  torch::Tensor z_low = latent * scaling;
+  return latent * arch_.vae.scaling_factor;
+}
+
+torch::Tensor OneStepGeneratorImpl::PredictNoise(const torch::Tensor& z_low,
+                                                 const torch::Tensor& context) {
   torch::Tensor timestep =
       torch::full({1}, static_cast<double>(arch_.timestep),
-                  torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
-  torch::Tensor eps = unet_->forward(z_low, timestep, context);
+                  torch::TensorOptions().dtype(torch::kFloat32).device(z_low.device()));
+  return unet_->forward(z_low, timestep, context);
+}
+
+torch::Tensor OneStepGeneratorImpl::Generate(const torch::Tensor& x, const torch::Tensor& context,
+                                             const GenerateOptions& options, Trace* trace,
+                                             StageSeconds* seconds) {
+  torch::Tensor z_low, eps, out;
+  {
+    StageTimer timer(Slot(seconds, &StageSeconds::vae_encode));
+    z_low = EncodeLatent(x, options);
+  }
+  {
+    StageTimer timer(Slot(seconds, &StageSeconds::unet));
+    eps = PredictNoise(z_low, context);
+  }
   torch::Tensor z_high = HighQualityLatent(z_low, eps);
-  torch::Tensor out = DecodeImage(z_high, x);
+  {
+    StageTimer timer(Slot(seconds, &StageSeconds::vae_decode));
+    out = DecodeImage(z_high, x);
+  }
   if (trace != nullptr) {
     (*trace)["z_L"] = z_low;
     (*trace)["eps"] = eps;

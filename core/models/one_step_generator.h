@@ -27,7 +27,26 @@ struct GenerateOptions {
   std::vector<std::optional<uint64_t>> posterior_seeds;
 };
 
+// Wall seconds per stage, accumulated over calls (for the demo's breakdown,
+// the server's metrics and log lines). On a GPU the stages are timed
+// without synchronising, so there they are only indicative.
+struct StageSeconds {
+  double cave = 0;        // CaVE encoder (tokens + QF head; restoration in fidelity mode)
+  double projection = 0;  // tokens -> cross-attention context
+  double vae_encode = 0;
+  double unet = 0;
+  double vae_decode = 0;
+  double color_fix = 0;        // filled by the pipeline
+  double jpeg_projection = 0;  // filled by the pipeline
+  int64_t cave_passes = 0;     // CaVE encoder runs (a count, not seconds)
+  double Total() const {
+    return cave + projection + vae_encode + unet + vae_decode + color_fix + jpeg_projection;
+  }
+  StageSeconds& operator+=(const StageSeconds& other);
+};
+
 struct Conditioning {
+  torch::Tensor tokens;   // [B, K, C_cave]: CaVE's visual embedding (before the projection)
   torch::Tensor context;  // [B, K, cross_attention_dim]: the UNet's encoder_hidden_states
   torch::Tensor qf;       // [B, 1] QF-head sigmoid output (QF = 100 * (1 - qf))
   // What Generate restores: the input, or CaVE's restoration of it (clamped
@@ -42,14 +61,23 @@ class OneStepGeneratorImpl : public torch::nn::Module {
   // x: [B, 3, H, W] RGB in [0, 1]. One CaVE encoder pass gives the projected
   // context and the QF estimate (and, with refine_restoration, CaVE's
   // restored image).
-  Conditioning Condition(const torch::Tensor& x);
+  Conditioning Condition(const torch::Tensor& x, StageSeconds* seconds = nullptr);
 
   // Restores x (RGB in [0, 1], H and W multiples of 8) under a given context,
   // so tiles of one image can share the whole image's conditioning. Returns
   // RGB in [-1, 1], clamped. Trace names: emb/ctx are the caller's; z_L, eps,
   // z_H, out here.
   torch::Tensor Generate(const torch::Tensor& x, const torch::Tensor& context,
-                         const GenerateOptions& options = {}, Trace* trace = nullptr);
+                         const GenerateOptions& options = {}, Trace* trace = nullptr,
+                         StageSeconds* seconds = nullptr);
+
+  // Generate's stages, for callers that tile them differently (the
+  // reference's latent tiling runs the UNet per latent tile under one
+  // whole-image context). x in [0, 1]; the latent is scaled (z_L).
+  torch::Tensor EncodeLatent(const torch::Tensor& x, const GenerateOptions& options = {});
+  // The UNet at T_L on a scaled latent: the noise (or, with latent_residual,
+  // the correction) prediction.
+  torch::Tensor PredictNoise(const torch::Tensor& z_low, const torch::Tensor& context);
 
   // The image from a predicted latent z_H (scaled): VAE-decoded, plus the
   // input when the architecture has residual_output; clamped to [-1, 1].

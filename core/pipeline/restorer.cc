@@ -49,6 +49,26 @@ std::vector<std::optional<uint64_t>> PreparedImage::TileSeeds() const {
   return seeds;
 }
 
+absl::StatusOr<InferenceStrategy> ParseInferenceStrategy(const std::string& name) {
+  if (name == "auto" || name.empty()) return InferenceStrategy::kAuto;
+  if (name == "per_tile") return InferenceStrategy::kPerTile;
+  if (name == "reference") return InferenceStrategy::kReference;
+  return absl::InvalidArgumentError(
+      absl::StrCat("strategy must be auto, per_tile or reference, not '", name, "'"));
+}
+
+const char* InferenceStrategyName(InferenceStrategy strategy) {
+  switch (strategy) {
+    case InferenceStrategy::kAuto:
+      return "auto";
+    case InferenceStrategy::kPerTile:
+      return "per_tile";
+    case InferenceStrategy::kReference:
+      return "reference";
+  }
+  return "?";
+}
+
 ColorFix DefaultColorFix(RestoreMode mode) {
   return mode == RestoreMode::kFidelity ? ColorFix::kNone : ColorFix::kAdain;
 }
@@ -92,6 +112,10 @@ Restorer::Restorer(models::OneStepGenerator generator, RestorerConfig config)
     MakeConvWeightsChannelsLast(*generator_);
   }
   if (config_.tiles.tile_size == 0) config_.tiles = DefaultTileConfig(generator_->architecture());
+  if (config_.strategy == InferenceStrategy::kAuto) {
+    config_.strategy = generator_->architecture().preset == "sd21" ? InferenceStrategy::kReference
+                                                                   : InferenceStrategy::kPerTile;
+  }
   config_.max_batch_tiles = std::max(1, config_.max_batch_tiles);
 }
 
@@ -123,6 +147,26 @@ absl::StatusOr<PreparedImage> Restorer::Prepare(const image::DecodedImage& decod
         max_quality, ", the highest the model was trained on; returned as decoded");
     return prepared;
   }
+  if (config_.strategy == InferenceStrategy::kReference &&
+      options.mode == RestoreMode::kPerceptual && options.tile_size == 0) {
+    // The whole image, reflect-padded to CaVE's multiple of 32.
+    const int multiple = static_cast<int>(architecture().size_multiple());
+    TilePlan& plan = prepared.plan;
+    plan.image_width = decoded.rgb.width;
+    plan.image_height = decoded.rgb.height;
+    plan.padded_width = (decoded.rgb.width + multiple - 1) / multiple * multiple;
+    plan.padded_height = (decoded.rgb.height + multiple - 1) / multiple * multiple;
+    plan.tiles_x = plan.tiles_y = 1;
+    plan.tiles = {Tile{0, 0}};
+    prepared.whole_image = true;
+    RETURN_IF_ERROR(CatchTorchErrors("padding the image", [&] {
+      prepared.source = ImageToTensor(decoded.rgb);
+      prepared.tiles =
+          ReflectPadBottomRight(prepared.source, plan.padded_height - plan.image_height,
+                                plan.padded_width - plan.image_width);
+    }));
+    return prepared;
+  }
   ASSIGN_OR_RETURN(prepared.plan, PlanTiles(decoded.rgb.width, decoded.rgb.height, tiles));
   RETURN_IF_ERROR(CatchTorchErrors("cutting tiles", [&] {
     prepared.source = ImageToTensor(decoded.rgb);
@@ -133,7 +177,8 @@ absl::StatusOr<PreparedImage> Restorer::Prepare(const image::DecodedImage& decod
 
 absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, RestoreMode mode,
                                                  const std::vector<std::optional<uint64_t>>& seeds,
-                                                 torch::Tensor* qf_out) {
+                                                 torch::Tensor* qf_out,
+                                                 models::StageSeconds* stages) {
   if (!tiles.defined() || tiles.dim() != 4 || tiles.size(1) != 3 || tiles.size(0) == 0 ||
       tiles.size(2) % architecture().size_multiple() != 0 ||
       tiles.size(3) % architecture().size_multiple() != 0) {
@@ -145,25 +190,49 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
         absl::StrCat("RunTiles: ", tiles.size(0), " tiles but ", seeds.size(), " seeds"));
   }
   return CatchTorchErrors("running the model", [&] {
-    torch::NoGradGuard no_grad;
+    c10::InferenceMode inference;
     const torch::Tensor reference = generator_->parameters().front();
     torch::Tensor x = tiles.to(reference.device(), reference.scalar_type());
     if (x.is_cpu()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor out;
     torch::Tensor qf_raw;
+    models::StageSeconds local;
+    models::StageSeconds& seconds = stages != nullptr ? *stages : local;
     if (mode == RestoreMode::kFidelity) {
+      const auto start = std::chrono::steady_clock::now();
       auto [restored, qf] = generator_->cave()->forward(x);
       out = restored.clamp(0.0, 1.0);
       qf_raw = qf;
+      seconds.cave += SecondsSince(start);
+    } else if (config_.strategy == InferenceStrategy::kReference) {
+      std::vector<torch::Tensor> outs, qfs;
+      for (int64_t i = 0; i < x.size(0); ++i) {
+        ReferenceOptions options;
+        options.latent = config_.latent_tiling;
+        options.vae = config_.vae_tiling;
+        if (seeds[static_cast<size_t>(i)])
+          options.generate.posterior_seeds = {seeds[static_cast<size_t>(i)]};
+        torch::Tensor qf;
+        outs.push_back((RunReferenceInference(*generator_, x.slice(0, i, i + 1), options, nullptr,
+                                              &seconds, nullptr, &qf) +
+                        1.0) /
+                       2.0);
+        qfs.push_back(qf);
+      }
+      out = torch::cat(outs);
+      qf_raw = torch::cat(qfs);
     } else {
-      const models::Conditioning conditioning = generator_->Condition(x);
+      const models::Conditioning conditioning = generator_->Condition(x, &seconds);
       qf_raw = conditioning.qf;
       models::GenerateOptions generate;
       // Per tile, so a tile's noise does not depend on its batch neighbours.
       if (std::any_of(seeds.begin(), seeds.end(), [](const auto& s) { return s.has_value(); })) {
         generate.posterior_seeds = seeds;
       }
-      out = (generator_->Generate(conditioning.image, conditioning.context, generate) + 1.0) / 2.0;
+      out = (generator_->Generate(conditioning.image, conditioning.context, generate, nullptr,
+                                  &seconds) +
+             1.0) /
+            2.0;
     }
     if (qf_out != nullptr) {
       *qf_out = models::CaVEImpl::QualityFactorFromOutput(qf_raw)
@@ -187,20 +256,32 @@ absl::StatusOr<RestoreResult> Restorer::Finish(const PreparedImage& prepared,
   if (!tile_outputs.defined() || tile_outputs.sizes() != prepared.tiles.sizes()) {
     return absl::InvalidArgumentError("Finish: tile outputs do not match the prepared tiles");
   }
+  models::StageSeconds stages;
   ASSIGN_OR_RETURN(torch::Tensor fixed, CatchTorchErrors("blending tiles", [&] {
-                     TileBlender blender(prepared.plan, 3);
                      const torch::Tensor outputs = tile_outputs.to(torch::kCPU, torch::kFloat32);
-                     for (int64_t i = 0; i < outputs.size(0); ++i) {
-                       blender.Add(static_cast<int>(i), outputs[i]);
+                     torch::Tensor blended;
+                     if (prepared.whole_image) {
+                       blended = outputs.slice(2, 0, prepared.plan.image_height)
+                                     .slice(3, 0, prepared.plan.image_width);
+                     } else {
+                       TileBlender blender(prepared.plan, 3);
+                       for (int64_t i = 0; i < outputs.size(0); ++i) {
+                         blender.Add(static_cast<int>(i), outputs[i]);
+                       }
+                       blended = blender.Result();
                      }
                      const RestoreOptions& options = prepared.options;
+                     auto start = std::chrono::steady_clock::now();
                      torch::Tensor out =
-                         ApplyColorFix(blender.Result(), prepared.source,
+                         ApplyColorFix(blended, prepared.source,
                                        options.color_fix.value_or(DefaultColorFix(options.mode)));
+                     stages.color_fix = SecondsSince(start);
                      const auto& luma_table = prepared.decoded.jpeg_luma_table;
                      if (options.jpeg_consistency && luma_table) {
+                       start = std::chrono::steady_clock::now();
                        out = ProjectLumaOntoJpeg(out, prepared.source, *luma_table,
                                                  prepared.decoded.jpeg_luma_coefficients.get());
+                       stages.jpeg_projection = SecondsSince(start);
                      }
                      return out;
                    }));
@@ -208,6 +289,7 @@ absl::StatusOr<RestoreResult> Restorer::Finish(const PreparedImage& prepared,
   RestoreResult result;
   ASSIGN_OR_RETURN(result.image, image::RestoreSourceMode(rgb, prepared.decoded));
   result.tile_count = static_cast<int>(prepared.plan.tiles.size());
+  result.stages = stages;
   return result;
 }
 
@@ -220,16 +302,20 @@ absl::StatusOr<RestoreResult> Restorer::Restore(const image::DecodedImage& decod
   const int64_t n = prepared.tiles.size(0);
   std::vector<torch::Tensor> outputs;
   std::vector<torch::Tensor> qfs;
+  models::StageSeconds stages;
   for (int64_t begin = 0; begin < n; begin += config_.max_batch_tiles) {
     const int64_t end = std::min<int64_t>(n, begin + config_.max_batch_tiles);
     torch::Tensor qf;
     ASSIGN_OR_RETURN(torch::Tensor out,
                      RunTiles(prepared.tiles.slice(0, begin, end), options.mode,
-                              {seeds.begin() + begin, seeds.begin() + end}, &qf));
+                              {seeds.begin() + begin, seeds.begin() + end}, &qf, &stages));
     outputs.push_back(std::move(out));
     qfs.push_back(std::move(qf));
   }
   ASSIGN_OR_RETURN(RestoreResult result, Finish(prepared, torch::cat(outputs)));
+  stages.color_fix = result.stages.color_fix;
+  stages.jpeg_projection = result.stages.jpeg_projection;
+  result.stages = stages;
   result.predicted_qf = torch::cat(qfs).mean().item<float>();
   result.compute_seconds = SecondsSince(start);
   return result;

@@ -33,6 +33,7 @@
 #include "core/models/model_architecture.h"
 #include "core/models/one_step_generator.h"
 #include "core/pipeline/color_fix.h"
+#include "core/pipeline/reference_inference.h"
 #include "core/pipeline/tile_plan.h"
 
 namespace codiff::pipeline {
@@ -64,8 +65,27 @@ struct RestoreOptions {
 // default model: +0.06 / +0.04 / +0.01 dB PSNR at QF 5 / 10 / 30 without it).
 ColorFix DefaultColorFix(RestoreMode mode);
 
+// How a perceptual restore covers an image.
+enum class InferenceStrategy {
+  kAuto,  // kReference for the sd21 preset, kPerTile otherwise
+  // Pixel tiles, each conditioned on its own CaVE tokens and run through the
+  // whole generator: every tile of every request has the same shape, so tiles
+  // of different requests share batches (the small preset's default).
+  kPerTile,
+  // The reference's inference (reference_inference.h): whole-image CaVE
+  // context, UNet tiled in latent space, VAE whole or tiled by memory. What a
+  // user comparing with the paper's code gets; sd21's default.
+  kReference,
+};
+absl::StatusOr<InferenceStrategy> ParseInferenceStrategy(const std::string& name);
+const char* InferenceStrategyName(InferenceStrategy strategy);
+
 struct RestorerConfig {
   torch::Device device = torch::kCPU;
+  InferenceStrategy strategy = InferenceStrategy::kAuto;
+  // kReference: latent tiles and the VAE's memory limit.
+  LatentTiling latent_tiling;
+  VaeTiling vae_tiling;
   // tile_size 0 = the default for the model's preset (DefaultTileConfig).
   TileConfig tiles{0, 0};
   int max_batch_tiles = 4;
@@ -78,8 +98,9 @@ struct RestorerConfig {
 };
 
 struct RestoreResult {
-  image::Image image;      // same size and mode as the input (grey / RGB / RGBA)
-  float predicted_qf = 0;  // CaVE's QF estimate, JPEG 0-100 scale, averaged over tiles
+  image::Image image;           // same size and mode as the input (grey / RGB / RGBA)
+  models::StageSeconds stages;  // where the compute went
+  float predicted_qf = 0;       // CaVE's QF estimate, JPEG 0-100 scale, averaged over tiles
   int tile_count = 0;
   double compute_seconds = 0;
   // Non-empty when the image was returned as decoded, and why.
@@ -89,6 +110,9 @@ struct RestoreResult {
 // A request split into tile work, so a server can batch tiles from many
 // requests.
 struct PreparedImage {
+  // kReference perceptual restores: one "tile", the whole image padded to a
+  // multiple of 32 (plan.tiles has one entry; the blender is not used).
+  bool whole_image = false;
   TilePlan plan;
   torch::Tensor tiles;   // [N, 3, T, T] in [0, 1], float32, CPU
   torch::Tensor source;  // [1, 3, H, W] in [0, 1], float32, CPU
@@ -131,15 +155,21 @@ class Restorer {
   // from different requests) in one mode; one seed per tile (nullopt = the
   // posterior mean; ignored in fidelity mode). Returns [N, 3, T, T] in [0, 1]
   // on the CPU. If qf_out is given it receives the [N] QF estimates (0-100).
+  // With the kReference strategy, perceptual "tiles" are whole images (see
+  // PreparedImage::whole_image), each run by RunReferenceInference.
   absl::StatusOr<torch::Tensor> RunTiles(const torch::Tensor& tiles, RestoreMode mode,
                                          const std::vector<std::optional<uint64_t>>& seeds,
-                                         torch::Tensor* qf_out = nullptr);
+                                         torch::Tensor* qf_out = nullptr,
+                                         models::StageSeconds* stages = nullptr);
 
   // Blends tile outputs [N, 3, T, T], colour-fixes against the source and
   // returns the image in the input's mode. predicted_qf / compute_seconds
   // are left for the caller (Restore fills them).
   absl::StatusOr<RestoreResult> Finish(const PreparedImage& prepared,
                                        const torch::Tensor& tile_outputs) const;
+
+  // The strategy in effect (kAuto resolved for this model).
+  InferenceStrategy strategy() const { return config_.strategy; }
 
   // Prepare + RunTiles in chunks of max_batch_tiles + Finish.
   absl::StatusOr<RestoreResult> Restore(const image::DecodedImage& decoded,

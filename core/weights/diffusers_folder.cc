@@ -85,7 +85,7 @@ absl::StatusOr<LoadedDiffusersModel<models::UNet2DConditionModel>> LoadDiffusers
   ASSIGN_OR_RETURN(auto config, models::UNet2DConditionConfig::FromJsonFile(
                                     (fs::path(dir) / "config.json").string()));
   ASSIGN_OR_RETURN(TensorMap tensors,
-                   ReadTensorFile((fs::path(dir) / options.weights_file).string()));
+                   MapTensorFile((fs::path(dir) / options.weights_file).string()));
   LoadedDiffusersModel<models::UNet2DConditionModel> result;
   ASSIGN_OR_RETURN(result.model, CatchTorchErrors("UNet: building model", [&]() {
                      return models::UNet2DConditionModel(config);
@@ -100,7 +100,7 @@ absl::StatusOr<LoadedDiffusersModel<models::AutoencoderKL>> LoadDiffusersVae(
   ASSIGN_OR_RETURN(auto config, models::AutoencoderKLConfig::FromJsonFile(
                                     (fs::path(dir) / "config.json").string()));
   ASSIGN_OR_RETURN(TensorMap tensors,
-                   ReadTensorFile((fs::path(dir) / options.weights_file).string()));
+                   MapTensorFile((fs::path(dir) / options.weights_file).string()));
   tensors = NormalizeLegacyVaeKeys(std::move(tensors));
   LoadedDiffusersModel<models::AutoencoderKL> result;
   ASSIGN_OR_RETURN(result.model, CatchTorchErrors("VAE: building model",

@@ -163,7 +163,7 @@ absl::StatusOr<LoadedModel> LoadModelFolder(const std::string& dir,
                    CatchTorchErrors("building the model", [&] { return BuildGenerator(arch); }));
   for (const auto& [part, file] : kParts) {
     const std::string path = (fs::path(dir) / file).string();
-    ASSIGN_OR_RETURN(TensorMap tensors, ReadTensorFile(path));
+    ASSIGN_OR_RETURN(TensorMap tensors, MapTensorFile(path));
     auto report = LoadStateDictStrict(PartModule(*loaded.generator, part), tensors);
     if (!report.ok()) {
       return absl::Status(report.status().code(),

@@ -37,7 +37,7 @@ struct ModelProvenance {
   int trained_qf_min = 0;
   int trained_qf_max = 0;
   // The files the weights were imported from (empty for trained models).
-  std::vector<SourceFile> sources;
+  std::vector<SourceFile> sources = {};
 };
 
 struct LoadedModel {

@@ -48,7 +48,7 @@ absl::StatusOr<TensorMap> ReadWeights(const std::string& path) {
     torch_file =
         LooksLikeZip(file->bytes()) || (!file->bytes().empty() && file->bytes()[0] == 0x80);
   }
-  if (!torch_file) return ReadTensorFile(path);
+  if (!torch_file) return MapTensorFile(path);
   ASSIGN_OR_RETURN(TorchFileContents contents, ReadTorchFile(path));
   return ExtractStateDict(std::move(contents.tensors));
 }
@@ -127,9 +127,8 @@ absl::StatusOr<std::map<std::string, LoraPair>> CollectLora(const TensorMap& ten
   return pairs;
 }
 
-// W + scale * B @ A in float32, shapes checked against the base layer.
-absl::StatusOr<torch::Tensor> MergedWeight(const torch::Tensor& base, const LoraPair& pair,
-                                           double scale, const std::string& what) {
+absl::Status CheckLoraShapes(const torch::Tensor& base, const LoraPair& pair,
+                             const std::string& what) {
   const torch::Tensor& a = pair.a;
   const torch::Tensor& b = pair.b;
   const bool conv = base.dim() == 4;
@@ -144,34 +143,47 @@ absl::StatusOr<torch::Tensor> MergedWeight(const torch::Tensor& base, const Lora
                      pair.key_b, "' [", absl::StrJoin(b.sizes(), ", "),
                      "] do not fit the base weight [", absl::StrJoin(base.sizes(), ", "), "]"));
   }
-  return CatchTorchErrors(what, [&] {
-    torch::NoGradGuard no_grad;
-    const int64_t rank = a.size(0);
-    torch::Tensor delta = torch::matmul(b.to(torch::kFloat32).reshape({base.size(0), rank}),
-                                        a.to(torch::kFloat32).reshape({rank, -1}));
-    return base.to(torch::kFloat32) + delta.reshape(base.sizes()) * scale;
-  });
+  return absl::OkStatus();
 }
 
-// Applies the pairs to a base state dict: merged into the weights, or kept as
-// "<module>.lora_A.weight"/"lora_B.weight" entries (our folder's names).
-absl::Status ApplyLora(TensorMap& base, const std::map<std::string, LoraPair>& pairs, double scale,
-                       bool keep, const std::string& what) {
+// Before anything is loaded: every adapter sits on an existing layer and fits
+// its weight. With `keep`, the adapters join the base state dict under our
+// folder's names ("<module>.lora_A.weight").
+absl::Status PrepareLora(TensorMap& base, const std::map<std::string, LoraPair>& pairs, bool keep,
+                         const std::string& what) {
   for (const auto& [module, pair] : pairs) {
     auto it = base.find(module + ".weight");
     if (it == base.end()) {
       return absl::NotFoundError(absl::StrCat(what, ": '", pair.key_a, "' adapts '", module,
                                               "', which is not a layer of the base model"));
     }
-    ASSIGN_OR_RETURN(torch::Tensor merged, MergedWeight(it->second, pair, scale, what));
+    RETURN_IF_ERROR(CheckLoraShapes(it->second, pair, what));
     if (keep) {
       base[module + ".lora_A.weight"] = pair.a;
       base[module + ".lora_B.weight"] = pair.b;
-    } else {
-      it->second = merged;
     }
   }
   return absl::OkStatus();
+}
+
+// W += scale * B @ A on the loaded module's own float32 weights, in place, so
+// the merge needs no second copy of the model.
+absl::Status MergeLoraInPlace(torch::nn::Module& module,
+                              const std::map<std::string, LoraPair>& pairs, double scale,
+                              const std::string& what) {
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& item : module.named_parameters()) params.emplace(item.key(), item.value());
+  return CatchTorchErrors(what, [&] {
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, pair] : pairs) {
+      torch::Tensor& weight = params.at(name + ".weight");
+      const int64_t rank = pair.a.size(0);
+      torch::Tensor delta =
+          torch::matmul(pair.b.to(torch::kFloat32).reshape({weight.size(0), rank}),
+                        pair.a.to(torch::kFloat32).reshape({rank, -1}));
+      weight.add_(delta.reshape(weight.sizes()).to(weight.scalar_type()), scale);
+    }
+  });
 }
 
 // The module-name lists of codiff.pkl must name exactly the layers that
@@ -468,14 +480,19 @@ absl::StatusOr<ReferenceImportReport> ImportReferenceModel(const ReferenceImport
   {
     ASSIGN_OR_RETURN(TensorMap unet, ReadWeights(unet_path));
     for (auto& [key, t] : conv_in) unet[key] = t;
-    RETURN_IF_ERROR(ApplyLora(unet, unet_lora, unet_scale, options.keep_lora, "codiff.pkl UNet"));
+    RETURN_IF_ERROR(PrepareLora(unet, unet_lora, options.keep_lora, "codiff.pkl UNet"));
     RETURN_IF_ERROR(LoadPart(*generator->unet(), unet, "unet (" + unet_path + ")", true, &report));
   }
   {
     ASSIGN_OR_RETURN(TensorMap vae, ReadWeights(vae_path));
     vae = NormalizeLegacyVaeKeys(std::move(vae));
-    RETURN_IF_ERROR(ApplyLora(vae, vae_lora, vae_scale, options.keep_lora, "codiff.pkl VAE"));
+    RETURN_IF_ERROR(PrepareLora(vae, vae_lora, options.keep_lora, "codiff.pkl VAE"));
     RETURN_IF_ERROR(LoadPart(*generator->vae(), vae, "vae (" + vae_path + ")", true, &report));
+  }
+  if (!options.keep_lora) {
+    RETURN_IF_ERROR(
+        MergeLoraInPlace(*generator->unet(), unet_lora, unet_scale, "merging UNet LoRA"));
+    RETURN_IF_ERROR(MergeLoraInPlace(*generator->vae(), vae_lora, vae_scale, "merging VAE LoRA"));
   }
   RETURN_IF_ERROR(
       LoadPart(*generator->cave(), cave, "cave (" + sources.cave_path + ")", false, &report));

@@ -1,6 +1,8 @@
 #include "core/weights/tensor_io.h"
 
+#include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "core/util/status_macros.h"
@@ -67,6 +69,28 @@ absl::StatusOr<TensorMap> ReadTensorFile(const std::string& path) {
     torch::Tensor t = torch::empty(view.shape, torch::TensorOptions().dtype(type));
     if (view.num_bytes > 0) std::memcpy(t.data_ptr(), view.data, view.num_bytes);
     tensors.emplace(name, std::move(t));
+  }
+  return tensors;
+}
+
+absl::StatusOr<TensorMap> MapTensorFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> opened, SafetensorsFile::Open(path));
+  std::shared_ptr<SafetensorsFile> file(std::move(opened));
+  TensorMap tensors;
+  for (const std::string& name : file->names()) {
+    ASSIGN_OR_RETURN(TensorView view, file->Get(name));
+    ASSIGN_OR_RETURN(torch::ScalarType type, ToScalarType(view.dtype));
+    if (view.num_bytes == 0 ||
+        reinterpret_cast<uintptr_t>(view.data) % DtypeSize(view.dtype) != 0) {
+      // Empty or misaligned data cannot be viewed in place: copy it.
+      torch::Tensor t = torch::empty(view.shape, torch::TensorOptions().dtype(type));
+      if (view.num_bytes > 0) std::memcpy(t.data_ptr(), view.data, view.num_bytes);
+      tensors.emplace(name, std::move(t));
+      continue;
+    }
+    tensors.emplace(name, torch::from_blob(
+                              const_cast<uint8_t*>(view.data), view.shape, [file](void*) {},
+                              torch::TensorOptions().dtype(type)));
   }
   return tensors;
 }

@@ -20,6 +20,12 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 // file's dtype (F16/BF16 stay as they are; the loader converts on copy).
 absl::StatusOr<TensorMap> ReadTensorFile(const std::string& path);
 
+// As ReadTensorFile, but without copying: every tensor is a read-only view
+// into the file's memory mapping, which stays mapped while any of them lives.
+// For loading into a module (the copy is the module's own), so a large file
+// is not held twice. Never write into these tensors.
+absl::StatusOr<TensorMap> MapTensorFile(const std::string& path);
+
 // Writes tensors in the given order (contiguous CPU copies are made as needed).
 absl::Status WriteTensorFile(const std::string& path, const NamedTensors& tensors,
                              const std::map<std::string, std::string>& metadata = {});
