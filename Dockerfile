@@ -86,7 +86,7 @@ RUN apt-get update -qq && \
       libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 \
       libgrpc++1.51 libgrpc29 libprotobuf32 \
       libyaml-cpp0.7 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
-      libabsl20220623 ca-certificates tini && \
+      libabsl20220623 libssl3 libtcmalloc-minimal4 ca-certificates tini && \
     rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/libtorch /opt/libtorch
 COPY --from=builder /opt/codiff /opt/codiff

@@ -19,6 +19,14 @@ std::string FormatRequestLog(const RequestLogRecord& r) {
                       {"total_s", r.total_seconds},
                       {"status", r.code}};
   if (r.qf >= 0) j["qf"] = r.qf;
+  const std::pair<const char*, double> stages[] = {{"cave_s", r.cave_seconds},
+                                                   {"vae_encode_s", r.vae_encode_seconds},
+                                                   {"unet_s", r.unet_seconds},
+                                                   {"vae_decode_s", r.vae_decode_seconds},
+                                                   {"finish_s", r.finish_seconds}};
+  for (const auto& [name, seconds] : stages) {
+    if (seconds > 0) j[name] = seconds;
+  }
   if (!r.message.empty()) j["message"] = r.message;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

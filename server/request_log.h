@@ -17,6 +17,12 @@ struct RequestLogRecord {
   int tiles = 0;
   double queue_seconds = 0;
   double compute_seconds = 0;
+  // Model stages of the batches that held the request's tiles (0 = not run).
+  double cave_seconds = 0;
+  double vae_encode_seconds = 0;
+  double unet_seconds = 0;
+  double vae_decode_seconds = 0;
+  double finish_seconds = 0;  // colour fix + JPEG projection
   double total_seconds = 0;
   std::string code = "OK";
   std::string message;

@@ -236,10 +236,15 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
       auto& log = call->log();
       log.queue_seconds = result.queue_seconds;
       log.compute_seconds = result.compute_seconds;
+      log.cave_seconds = result.stages.cave + result.stages.projection;
+      log.vae_encode_seconds = result.stages.vae_encode;
+      log.unet_seconds = result.stages.unet;
+      log.vae_decode_seconds = result.stages.vae_decode;
       log.tiles = unchanged ? 0 : static_cast<int>(shared->tiles.size(0));
       if (!unchanged) log.qf = result.mean_qf;
       auto restored = preparer_->Finish(*shared, result.outputs);
       if (!restored.ok()) return finish(restored.status());
+      log.finish_seconds = restored->stages.color_fix + restored->stages.jpeg_projection;
       auto bytes = image::EncodeImage(restored->image, encode);
       if (!bytes.ok()) return finish(bytes.status());
       log.bytes_out = static_cast<int64_t>(bytes->size());

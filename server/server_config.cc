@@ -7,6 +7,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/pipeline/restorer.h"
+#include "core/runtime/device.h"
 #include "core/util/status_macros.h"
 
 #ifndef CODIFF_DEFAULT_MODEL_DIR
@@ -37,14 +39,16 @@ absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
   if (root.IsNull()) return absl::OkStatus();
   RETURN_IF_ERROR(
       CheckKeys(root, "config",
-                {"listen", "metrics_listen", "model_dir", "devices", "replicas_per_device",
-                 "torch_threads", "tile_size", "tile_overlap", "worker_threads", "batching",
-                 "limits", "shutdown_grace_seconds", "warmup", "log_requests", "tls"}));
+                {"listen", "metrics_listen", "model_dir", "devices", "replicas_per_device", "dtype",
+                 "strategy", "torch_threads", "tile_size", "tile_overlap", "worker_threads",
+                 "batching", "limits", "shutdown_grace_seconds", "warmup", "log_requests", "tls"}));
   Read(root, "listen", &c->listen);
   Read(root, "metrics_listen", &c->metrics_listen);
   Read(root, "model_dir", &c->model_dir);
   Read(root, "devices", &c->devices);
   Read(root, "replicas_per_device", &c->replicas_per_device);
+  Read(root, "dtype", &c->dtype);
+  Read(root, "strategy", &c->strategy);
   Read(root, "torch_threads", &c->torch_threads);
   Read(root, "tile_size", &c->tile_size);
   Read(root, "tile_overlap", &c->tile_overlap);
@@ -143,6 +147,15 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (c.metrics_listen.empty() || c.metrics_listen.find(':') == std::string::npos)
     return bad("metrics_listen must be HOST:PORT");
   if (c.devices.empty()) return bad("devices must name at least one device");
+  for (const std::string& name : c.devices) {
+    auto device = runtime::ParseDevice(name);
+    if (!device.ok()) return device.status();
+    auto dtype = runtime::ParseComputeDtype(c.dtype, *device);
+    if (!dtype.ok()) return dtype.status();
+  }
+  if (auto strategy = pipeline::ParseInferenceStrategy(c.strategy); !strategy.ok()) {
+    return bad(std::string(strategy.status().message()));
+  }
   if (c.replicas_per_device < 1 || c.replicas_per_device > 16)
     return bad("replicas_per_device must be 1..16");
   if (c.torch_threads < 0) return bad("torch_threads must be >= 0");

@@ -42,6 +42,11 @@ struct ServerConfig {
   // "cpu", "cuda:0", ...; one inference thread per replica per device.
   std::vector<std::string> devices = {"cpu"};
   int replicas_per_device = 1;
+  // Compute precision: float32 (CPU and GPU), float16 / bfloat16 (CUDA only).
+  std::string dtype = "float32";
+  // Perceptual restores: auto (reference for sd21, per_tile otherwise),
+  // reference or per_tile; see pipeline::InferenceStrategy.
+  std::string strategy = "auto";
   int torch_threads = 0;   // intra-op threads per process; 0 = every core
   int tile_size = 0;       // 0 = the model's default
   int tile_overlap = -1;   // -1 = the model's default

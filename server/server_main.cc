@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "core/runtime/device.h"
 #include "core/util/status_macros.h"
 #include "core/weights/model_folder.h"
 #include "server/restoration_service.h"
@@ -70,15 +71,14 @@ struct LoadedReplicas {
 absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
   LoadedReplicas out;
   for (const auto& name : config.devices) {
-    torch::Device device = torch::kCPU;
-    try {
-      device = torch::Device(name);
-    } catch (const std::exception& e) {
-      return absl::InvalidArgumentError("config: bad device " + name);
-    }
+    ASSIGN_OR_RETURN(torch::Device device, runtime::ParseDevice(name));
+    ASSIGN_OR_RETURN(torch::ScalarType dtype, runtime::ParseComputeDtype(config.dtype, device));
+    ASSIGN_OR_RETURN(pipeline::InferenceStrategy strategy,
+                     pipeline::ParseInferenceStrategy(config.strategy));
     for (int r = 0; r < config.replicas_per_device; ++r) {
       ModelLoadOptions load;
       load.device = device;
+      load.dtype = dtype;
       ASSIGN_OR_RETURN(LoadedModel model, LoadModelFolder(config.model_dir, load));
       if (out.restorers.empty()) {
         int64_t parameters = 0;
@@ -96,6 +96,7 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
       }
       pipeline::RestorerConfig rc;
       rc.device = device;
+      rc.strategy = strategy;
       if (config.tile_size > 0) {
         rc.tiles.tile_size = config.tile_size;
         rc.tiles.overlap = config.tile_overlap >= 0 ? config.tile_overlap : config.tile_size / 8;
@@ -218,6 +219,9 @@ int Serve(int argc, char** argv) {
             {"parameters", facts.parameters},
             {"trained", facts.trained},
             {"tile_size", facts.tiles.tile_size},
+            {"strategy", pipeline::InferenceStrategyName(preparer->strategy())},
+            {"dtype", config.dtype},
+            {"libtorch", runtime::LibTorchBuild()},
             {"replicas", facts.replicas},
             {"load_s", std::chrono::duration<double>(Clock::now() - load_start).count()}});
 

@@ -6,7 +6,7 @@ namespace {
 using prometheus::Histogram;
 
 Histogram::BucketBoundaries LatencyBuckets() {
-  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 }
 
 }  // namespace
@@ -35,6 +35,15 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                          .Help("Time a request waited for its first model batch")
                          .Register(r)
                          .Add({}, LatencyBuckets());
+  stage_duration_ = &prometheus::BuildHistogram()
+                         .Name("codiff_stage_duration_seconds")
+                         .Help(
+                             "Model time per batch and stage (cave, projection, vae_encode, "
+                             "unet, vae_decode)")
+                         .Register(r);
+  for (const char* stage : {"cave", "projection", "vae_encode", "unet", "vae_decode"}) {
+    stage_duration_by_stage_[stage] = &stage_duration_->Add({{"stage", stage}}, LatencyBuckets());
+  }
   compute_duration_ = &prometheus::BuildHistogram()
                            .Name("codiff_compute_duration_seconds")
                            .Help("Model time per batch")
@@ -121,6 +130,18 @@ void ServerMetrics::SetModelInfo(const std::string& preset, const std::string& d
 
 prometheus::Counter& ServerMetrics::dropped(const std::string& reason) {
   return dropped_->Add({{"reason", reason}});
+}
+
+void ServerMetrics::RecordStages(const models::StageSeconds& stages) {
+  // Stages a batch did not run (0 s: fidelity has no UNet) are not observed.
+  const std::pair<const char*, double> values[] = {{"cave", stages.cave},
+                                                   {"projection", stages.projection},
+                                                   {"vae_encode", stages.vae_encode},
+                                                   {"unet", stages.unet},
+                                                   {"vae_decode", stages.vae_decode}};
+  for (const auto& [stage, seconds] : values) {
+    if (seconds > 0) stage_duration_by_stage_.at(stage)->Observe(seconds);
+  }
 }
 
 }  // namespace codiff::server

@@ -16,6 +16,7 @@
 #include <prometheus/registry.h>
 
 #include "absl/status/status.h"
+#include "core/models/one_step_generator.h"
 #include "server/metrics_http_server.h"
 
 namespace codiff::server {
@@ -35,6 +36,9 @@ class ServerMetrics {
   void RecordRequest(const std::string& method, const std::string& code, double seconds);
 
   void SetModelInfo(const std::string& preset, const std::string& device, bool trained);
+
+  // One model batch's time per stage (codiff_stage_duration_seconds{stage}).
+  void RecordStages(const models::StageSeconds& stages);
 
   prometheus::Histogram& queue_duration() { return *queue_duration_; }
   prometheus::Histogram& compute_duration() { return *compute_duration_; }
@@ -57,6 +61,8 @@ class ServerMetrics {
   prometheus::Family<prometheus::Histogram>* request_duration_;
   prometheus::Family<prometheus::Counter>* dropped_;
   prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Family<prometheus::Histogram>* stage_duration_;
+  std::map<std::string, prometheus::Histogram*> stage_duration_by_stage_;
   prometheus::Histogram* queue_duration_;
   prometheus::Histogram* compute_duration_;
   prometheus::Histogram* batch_size_;

@@ -34,6 +34,7 @@ struct TileBatcher::Entry {
   std::vector<torch::Tensor> qfs;
   double queue_seconds = 0;
   double compute_seconds = 0;
+  models::StageSeconds stages;
 
   const Expiry& expiry() const { return job ? job->expiry : task->expiry; }
   bool SameBatchAs(const Entry& other) const {
@@ -208,10 +209,11 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
     }
     const auto t0 = Clock::now();
     torch::Tensor qf;
+    models::StageSeconds stages;
     absl::StatusOr<torch::Tensor> out = absl::InternalError("not run");
     try {
       torch::Tensor input = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
-      out = restorer->RunTiles(input, mode, seeds, &qf);
+      out = restorer->RunTiles(input, mode, seeds, &qf, &stages);
     } catch (const std::exception& e) {
       out = absl::InternalError(std::string("batch assembly: ") + e.what());
     }
@@ -219,6 +221,7 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
     metrics_->batch_size().Observe(batch);
     metrics_->compute_duration().Observe(compute);
     metrics_->batches().Increment();
+    if (out.ok()) metrics_->RecordStages(stages);
     if (out.ok()) metrics_->tiles().Increment(batch);
 
     lock.lock();
@@ -239,6 +242,7 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
       e.outputs.emplace_back(s.start, out->narrow(0, offset, s.count));
       if (qf.defined()) e.qfs.push_back(qf.narrow(0, offset, s.count));
       e.compute_seconds += compute;
+      e.stages += stages;
       e.finished += s.count;
       offset += s.count;
       if (e.finished == e.total) {
@@ -255,6 +259,7 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
           }
           result.queue_seconds = entry.queue_seconds;
           result.compute_seconds = entry.compute_seconds;
+          result.stages = entry.stages;
           entry.job->done(std::move(result));
         });
       }

@@ -40,7 +40,8 @@ struct TileJobResult {
   torch::Tensor outputs;  // [N, 3, T, T] in the job's tile order
   float mean_qf = 0;      // CaVE's QF averaged over the tiles
   double queue_seconds = 0;
-  double compute_seconds = 0;  // wall time of the batches that held its tiles
+  double compute_seconds = 0;   // wall time of the batches that held its tiles
+  models::StageSeconds stages;  // of those batches, per stage
 };
 
 // Work that is dropped (never computed) once its deadline passes or its

@@ -1,5 +1,6 @@
 #include "tests/test_support.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -20,7 +21,7 @@ TensorMap LoadTestTensors(const std::string& relative) {
 }
 
 double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.detach().to(torch::kFloat64) - b.detach().to(torch::kFloat64))
+  return (a.detach().to(torch::kCPU, torch::kFloat64) - b.detach().to(torch::kCPU, torch::kFloat64))
       .abs()
       .max()
       .item<double>();
@@ -32,6 +33,23 @@ std::string MakeTempDir(const std::string& tag) {
   char* made = mkdtemp(pattern.data());
   EXPECT_NE(made, nullptr);
   return pattern;
+}
+
+torch::Device TestDevice() {
+  const char* name = std::getenv("CODIFF_TEST_DEVICE");
+  return torch::Device(name != nullptr && *name != '\0' ? name : "cpu");
+}
+
+torch::ScalarType TestDtype() {
+  const char* name = std::getenv("CODIFF_TEST_DTYPE");
+  const std::string dtype = name != nullptr ? name : "";
+  if (dtype == "float16") return torch::kFloat16;
+  if (dtype == "bfloat16") return torch::kBFloat16;
+  return torch::kFloat32;
+}
+
+double Tolerance(double fp32) {
+  return TestDtype() == torch::kFloat32 ? fp32 : std::max(fp32, 2e-2);
 }
 
 }  // namespace codiff::testing

@@ -21,6 +21,17 @@ double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b);
 // Fresh empty directory under the test's temporary area.
 std::string MakeTempDir(const std::string& tag);
 
+// Where the model parity tests run: CODIFF_TEST_DEVICE (default "cpu") and
+// CODIFF_TEST_DTYPE (default "float32"), set by scripts/device-check.sh on a
+// GPU machine.
+torch::Device TestDevice();
+torch::ScalarType TestDtype();
+// A parity tolerance for the test dtype: `fp32` itself in float32; in
+// float16 / bfloat16 at least 2e-2 (a 10- or 7-bit mantissa rounds every
+// layer's output at ~1e-3 relative, and the errors add up over the ~100
+// layers of the UNet and VAE).
+double Tolerance(double fp32);
+
 }  // namespace codiff::testing
 
 // Asserts that two tensors agree within `tol` and prints the measured

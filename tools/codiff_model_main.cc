@@ -1,21 +1,35 @@
 // codiff-model: inspect presets and model folders, and make seeded random
 // model folders for tests and smoke runs.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#if !CODIFF_MODELS_ONLY
+#include "core/image/image_decoder.h"
+#endif
 #include "core/models/lora_injection.h"
 #include "core/models/model_architecture.h"
 #include "core/models/one_step_generator.h"
+#include "core/pipeline/reference_inference.h"
+#if !CODIFF_MODELS_ONLY
+#include "core/pipeline/restorer.h"
+#endif
+#include "core/runtime/device.h"
+#include "core/util/channels_last.h"
 #include "core/util/status_macros.h"
 #include "core/weights/model_folder.h"
 #include "core/weights/reference_import.h"
@@ -35,8 +49,12 @@ commands:
   init --preset NAME --seed N --out DIR
       Write a model folder with seeded random weights (marked untrained).
   demo (--preset NAME [--seed N] | --model DIR) [--size PIXELS] [--runs N]
-      Time the one-step generator on a random image (a smoke test of the
-      model path; the service is not built yet).
+       [--threads N] [--strategy auto|per_tile|reference] [--device cpu|cuda:N]
+       [--dtype float32|float16|bfloat16] [--profile TRACE.json]
+      Restore a random SIZExSIZE image in perceptual mode the way the server
+      does (inference mode, BatchNorm folded, channels-last, the model's tiling
+      strategy) and print the time per stage and the peak RSS. Threads default
+      to all cores.
 
   import --sd21 DIR --cave cave.pth --codiff codiff.pkl --out MODEL_DIR
          [--keep-lora] [--dtype float32|float16|bfloat16]
@@ -97,6 +115,16 @@ absl::StatusOr<int64_t> IntOption(const Args& args, const std::string& name, int
         absl::StrCat("--", name, " must be an integer in [", min_value, ", ", max_value, "]"));
   }
   return value;
+}
+
+// The process's peak resident set size (Linux VmHWM), 0 when unknown.
+double PeakRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) * 1024.0;
+  }
+  return 0;
 }
 
 int64_t CountParameters(const torch::nn::Module& module) {
@@ -204,31 +232,128 @@ absl::Status Init(const Args& args) {
   return absl::OkStatus();
 }
 
+// Device, dtype and threads of a demo run.
+struct DemoSetup {
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+  int64_t threads = 1;
+};
+
+absl::StatusOr<DemoSetup> ParseDemoSetup(const Args& args) {
+  DemoSetup setup;
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  ASSIGN_OR_RETURN(setup.threads, IntOption(args, "threads", cores, 1, 1024));
+  const auto option = [&](const char* name, const char* fallback) {
+    return args.options.count(name) ? args.options.at(name) : std::string(fallback);
+  };
+  ASSIGN_OR_RETURN(setup.device, runtime::ParseDevice(option("device", "cpu")));
+  ASSIGN_OR_RETURN(setup.dtype,
+                   runtime::ParseComputeDtype(option("dtype", "float32"), setup.device));
+  torch::set_num_threads(static_cast<int>(setup.threads));
+  return setup;
+}
+
+void PrintStageHeader() {
+  std::printf("%-4s %8s %8s %8s %8s %8s %8s %8s %6s\n", "run", "total", "cave", "proj", "vae_enc",
+              "unet", "vae_dec", "finish", "tiles");
+}
+
+void PrintStages(int64_t run, double seconds, const models::StageSeconds& s, int tiles) {
+  std::printf("%-4lld %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %6d\n", static_cast<long long>(run),
+              seconds, s.cave, s.projection, s.vae_encode, s.unet, s.vae_decode,
+              s.color_fix + s.jpeg_projection, tiles);
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+#if CODIFF_MODELS_ONLY
+// Without the image pipeline: the reference strategy on a random image, on
+// the model prepared as the server prepares it.
 absl::Status Demo(const Args& args) {
   ASSIGN_OR_RETURN(int64_t size, IntOption(args, "size", 256, 32, 4096));
   ASSIGN_OR_RETURN(int64_t runs, IntOption(args, "runs", 3, 1, 100));
   if (size % 32 != 0) return absl::InvalidArgumentError("--size must be a multiple of 32");
+  ASSIGN_OR_RETURN(DemoSetup setup, ParseDemoSetup(args));
   ModelProvenance provenance;
   ASSIGN_OR_RETURN(models::OneStepGenerator g, GeneratorFromArgs(args, &provenance));
+  models::MergeAndRemoveLora(*g);
   g->eval();
-  torch::NoGradGuard no_grad;
-  torch::Tensor x = torch::rand({1, 3, size, size});
-  std::printf("one-step generator, preset %s, %lldx%lld input, %d threads\n",
+  g->cave()->FoldBatchNorm();
+  g->to(setup.device, setup.dtype);
+  if (setup.device.is_cpu()) MakeConvWeightsChannelsLast(*g);
+  c10::InferenceMode inference;
+  torch::manual_seed(0);
+  torch::Tensor x = torch::rand({1, 3, size, size}).to(setup.device, setup.dtype);
+  if (setup.device.is_cpu()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  std::printf("preset %s, %lldx%lld, %s %s, %lld threads, strategy reference (models-only build)\n",
               g->architecture().preset.c_str(), static_cast<long long>(size),
-              static_cast<long long>(size), torch::get_num_threads());
+              static_cast<long long>(size), setup.device.str().c_str(), c10::toString(setup.dtype),
+              static_cast<long long>(setup.threads));
+  PrintStageHeader();
   for (int64_t i = 0; i < runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    models::Conditioning c = g->Condition(x);
-    torch::Tensor y = g->Generate(x, c.context);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("run %lld: %.3f s, output %s in [%.3f, %.3f], predicted QF %.1f\n",
-                static_cast<long long>(i + 1), seconds, c10::str(y.sizes()).c_str(),
-                y.min().item<double>(), y.max().item<double>(),
-                models::CaVEImpl::QualityFactorFromOutput(c.qf).item<double>());
+    models::StageSeconds stages;
+    std::vector<pipeline::LatentTile> tiles;
+    torch::Tensor out = pipeline::RunReferenceInference(*g, x, {}, nullptr, &stages, &tiles);
+    if (setup.device.is_cuda()) out.cpu();  // waits for the device
+    PrintStages(i + 1, SecondsSince(start), stages,
+                static_cast<int>(std::max<size_t>(1, tiles.size())));
   }
+  std::printf("peak RSS %.2f GB\n", PeakRssBytes() / 1e9);
   return absl::OkStatus();
 }
+#else
+absl::Status Demo(const Args& args) {
+  ASSIGN_OR_RETURN(int64_t size, IntOption(args, "size", 256, 32, 4096));
+  ASSIGN_OR_RETURN(int64_t runs, IntOption(args, "runs", 3, 1, 100));
+  if (size % 32 != 0) return absl::InvalidArgumentError("--size must be a multiple of 32");
+  ASSIGN_OR_RETURN(DemoSetup setup, ParseDemoSetup(args));
+  std::string strategy_name = args.options.count("strategy") ? args.options.at("strategy") : "auto";
+  ASSIGN_OR_RETURN(pipeline::InferenceStrategy strategy,
+                   pipeline::ParseInferenceStrategy(strategy_name));
+  ModelProvenance provenance;
+  ASSIGN_OR_RETURN(models::OneStepGenerator g, GeneratorFromArgs(args, &provenance));
+  models::MergeAndRemoveLora(*g);  // as the server loads
+  g->to(setup.dtype);
+  // The server's inference path: BatchNorm folded, channels-last, inference
+  // mode, the model's strategy and tiles.
+  pipeline::RestorerConfig config;
+  config.strategy = strategy;
+  config.device = setup.device;
+  pipeline::Restorer restorer(g, config);
+  image::DecodedImage decoded;
+  decoded.rgb = image::Image(static_cast<int>(size), static_cast<int>(size), 3);
+  torch::manual_seed(0);
+  const torch::Tensor noise = torch::randint(0, 256, {size * size * 3}, torch::kUInt8);
+  std::memcpy(decoded.rgb.data.data(), noise.data_ptr(), decoded.rgb.data.size());
+  std::printf("preset %s, %lldx%lld, %s %s, %lld threads, strategy %s\n",
+              g->architecture().preset.c_str(), static_cast<long long>(size),
+              static_cast<long long>(size), setup.device.str().c_str(), c10::toString(setup.dtype),
+              static_cast<long long>(setup.threads),
+              pipeline::InferenceStrategyName(restorer.strategy()));
+  PrintStageHeader();
+  for (int64_t i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(pipeline::RestoreResult result, restorer.Restore(decoded, {}));
+    PrintStages(i + 1, SecondsSince(start), result.stages, result.tile_count);
+  }
+  if (args.options.count("profile")) {
+    // One more run under LibTorch's profiler: a chrome://tracing file with
+    // every operator, to see where a stage's time goes.
+    const std::string path = args.options.at("profile");
+    {
+      torch::autograd::profiler::RecordProfile profile(path);
+      ASSIGN_OR_RETURN(pipeline::RestoreResult result, restorer.Restore(decoded, {}));
+      (void)result;
+    }
+    std::printf("profile written to %s\n", path.c_str());
+  }
+  std::printf("peak RSS %.2f GB\n", PeakRssBytes() / 1e9);
+  return absl::OkStatus();
+}
+#endif
 
 absl::Status Import(const Args& args) {
   ReferenceImportSources sources;

@@ -37,6 +37,11 @@ class AttentionImpl : public torch::nn::Module {
   const AttentionOptions& options() const { return options_; }
 
  private:
+  // softmax(q k^T * scale) v over [heads, S, d] tensors.
+  torch::Tensor ScaledDotProduct(const torch::Tensor& q, const torch::Tensor& k,
+                                 const torch::Tensor& v) const;
+  // Score blocks above this size are computed in row blocks (see .cc).
+  static constexpr int64_t kMaxScoreBytes = int64_t{128} << 20;
   torch::Tensor SplitHeads(const torch::Tensor& x) const;
   torch::Tensor MergeHeads(const torch::Tensor& x) const;
 

@@ -324,6 +324,9 @@ absl::StatusOr<RestoreResult> Restorer::Restore(const image::DecodedImage& decod
 absl::StatusOr<float> Restorer::EstimateQf(const image::DecodedImage& decoded) {
   RestoreOptions every_quality;
   every_quality.restore_high_quality_jpeg = true;  // the estimate is wanted for any file
+  // Pixel tiles whatever the strategy: the QF head averages over them, and a
+  // whole large image would not fit CaVE's full-resolution activations.
+  every_quality.mode = RestoreMode::kFidelity;
   ASSIGN_OR_RETURN(PreparedImage prepared, Prepare(decoded, every_quality));
   return CatchTorchErrors("estimating the QF", [&] {
     torch::NoGradGuard no_grad;

@@ -46,7 +46,9 @@ class PipelineParityTest : public ::testing::Test {
     LoadPart(*generator_->unet(), "fixtures/unet_tiny/weights.safetensors");
     LoadPart(*generator_->vae(), "fixtures/vae_tiny/weights.safetensors");
     generator_->eval();
+    generator_->to(testing::TestDevice(), testing::TestDtype());
     io_ = testing::LoadTestTensors("fixtures/pipeline_tiny/io.safetensors");
+    for (auto& [name, t] : io_) t = t.to(testing::TestDevice(), testing::TestDtype());
   }
   OneStepGenerator generator_{nullptr};
   TensorMap io_;
@@ -56,13 +58,14 @@ TEST_F(PipelineParityTest, OneStepPathMatchesTheReference) {
   torch::NoGradGuard no_grad;
   Trace trace;
   torch::Tensor out = generator_->forward(io_.at("x"), {}, &trace);
-  EXPECT_TENSOR_NEAR("pipeline ctx", trace.at("ctx"), io_.at("ctx"), 2e-5);
-  EXPECT_TENSOR_NEAR("pipeline z_L", trace.at("z_L"), io_.at("z_L"), 2e-5);
-  EXPECT_TENSOR_NEAR("pipeline eps", trace.at("eps"), io_.at("eps"), 2e-5);
-  EXPECT_TENSOR_NEAR("pipeline z_H", trace.at("z_H"), io_.at("z_H"), 1e-4);
-  EXPECT_TENSOR_NEAR("pipeline out", out, io_.at("out"), 2e-4);
+  using testing::Tolerance;
+  EXPECT_TENSOR_NEAR("pipeline ctx", trace.at("ctx"), io_.at("ctx"), Tolerance(2e-5));
+  EXPECT_TENSOR_NEAR("pipeline z_L", trace.at("z_L"), io_.at("z_L"), Tolerance(2e-5));
+  EXPECT_TENSOR_NEAR("pipeline eps", trace.at("eps"), io_.at("eps"), Tolerance(2e-5));
+  EXPECT_TENSOR_NEAR("pipeline z_H", trace.at("z_H"), io_.at("z_H"), Tolerance(1e-4));
+  EXPECT_TENSOR_NEAR("pipeline out", out, io_.at("out"), Tolerance(2e-4));
   EXPECT_TENSOR_NEAR("pipeline emb", generator_->cave()->VisualEmbedding(io_.at("x")),
-                     io_.at("emb"), 2e-5);
+                     io_.at("emb"), Tolerance(2e-5));
 }
 
 TEST_F(PipelineParityTest, SeededPosteriorSamplingIsReproducibleAndDiffersFromTheMean) {
