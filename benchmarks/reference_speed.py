@@ -47,6 +47,10 @@ def build_models(model_dir):
                 "block_out_channels", "layers_per_block", "act_fn", "latent_channels",
                 "norm_num_groups", "sample_size", "scaling_factor"}
     vae_cfg = {k: v for k, v in arch["vae"].items() if k in vae_keys}
+    # model.yaml leaves the (only supported) block types implicit.
+    levels = len(vae_cfg["block_out_channels"])
+    vae_cfg["down_block_types"] = ["DownEncoderBlock2D"] * levels
+    vae_cfg["up_block_types"] = ["UpDecoderBlock2D"] * levels
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**unet_cfg).eval()
     vae = AutoencoderKL(**vae_cfg).eval()

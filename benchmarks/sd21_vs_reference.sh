@@ -18,7 +18,9 @@ port=50091 log=$(mktemp)
 for _ in $(seq 1 300); do build/client/codiff health --server 127.0.0.1:$port >/dev/null 2>&1 && break; sleep 1; done
 echo "== ours 512";  build/client/codiff bench "$image512" --server 127.0.0.1:$port --runs 2 --modes perceptual --deadline 1800
 echo "== ours 1024"; build/client/codiff bench "$image1024" --server 127.0.0.1:$port --runs 1 --modes perceptual --deadline 1800
-kill -INT %1; wait || true
+# SIGINT to the server itself (GNU time ignores it while it waits).
+pkill -INT -f "codiff-server --model $model --listen 127.0.0.1:$port" || true
+wait || true
 echo "== ours, per request (server log)"; grep '"method":"Restore"' "$log" | sed 's/^/  /'
 grep "Maximum resident" "$log" | sed 's/^\s*/  server /'
 echo "== reference 512";  PYTHONPATH=$REF_PYTHONPATH /usr/bin/python3 benchmarks/reference_speed.py --model "$model" --size 512 --runs 2

@@ -9,3 +9,10 @@ build_dir=${CODIFF_BUILD_DIR:-build}
 # while CTest runs two processes at once.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 900
+# The models-only configuration (model library, codiff-model, model parity
+# tests; no gRPC/OpenCV/Prometheus): what scripts/device-check.sh builds
+# against a CUDA LibTorch, checked here against Debian's.
+models_dir=${CODIFF_MODELS_BUILD_DIR:-build-models}
+cmake -S . -B "$models_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCODIFF_MODELS_ONLY=ON
+cmake --build "$models_dir" -j"$(nproc)"
+ctest --test-dir "$models_dir" -L models --output-on-failure -j"$(nproc)" --timeout 900

@@ -1,12 +1,6 @@
 #include "core/weights/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -15,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "core/weights/mapped_file.h"
 
 namespace codiff {
 namespace {
@@ -181,39 +176,21 @@ absl::Status ParseSafetensorsHeader(const uint8_t* bytes, size_t size,
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
-  }
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
-  file->mapping_size_ = static_cast<size_t>(st.st_size);
-  if (file->mapping_size_ > 0) {
-    file->mapping_ = ::mmap(nullptr, file->mapping_size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (file->mapping_ == MAP_FAILED) {
-      file->mapping_ = nullptr;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot map ", path, ": ", std::strerror(errno)));
-    }
-  }
-  ::close(fd);
-  absl::Status status =
-      ParseSafetensorsHeader(static_cast<const uint8_t*>(file->mapping_), file->mapping_size_,
-                             &file->names_, &file->tensors_, &file->metadata_);
+  auto mapped = MappedFile::Open(path);
+  if (!mapped.ok()) return mapped.status();
+  file->file_ = *std::move(mapped);
+  const absl::Span<const uint8_t> bytes = file->file_->bytes();
+  absl::Status status = ParseSafetensorsHeader(bytes.data(), bytes.size(), &file->names_,
+                                               &file->tensors_, &file->metadata_);
   if (!status.ok()) {
     return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));
   }
   return file;
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 absl::StatusOr<TensorView> SafetensorsFile::Get(const std::string& name) const {
   auto it = tensors_.find(name);

@@ -16,6 +16,8 @@
 
 namespace codiff {
 
+class MappedFile;
+
 enum class TensorDtype { kF32, kF16, kBF16, kF64, kI64, kI32, kU8, kBool };
 
 // Bytes per element, and the safetensors spelling ("F32", ...).
@@ -50,8 +52,7 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   std::string path_;
-  void* mapping_ = nullptr;
-  size_t mapping_size_ = 0;
+  std::unique_ptr<MappedFile> file_;
   std::vector<std::string> names_;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
