@@ -7,6 +7,7 @@
 //
 // Each client thread submits one single-tile request at a time and waits for
 // its answer, as independent callers of Restore would.
+#include <atomic>
 #include <cstdio>
 #include <future>
 #include <map>
@@ -16,13 +17,28 @@
 
 #include <torch/torch.h>
 
+#include "core/runtime/tile_batcher.h"
 #include "core/util/status_macros.h"
 #include "core/weights/model_folder.h"
-#include "server/server_metrics.h"
-#include "server/tile_batcher.h"
 
-namespace codiff::server {
+namespace codiff::runtime {
 namespace {
+
+// Counts batches and the tiles they held.
+class BatchCounter : public BatchObserver {
+ public:
+  void Batch(int tiles, double, const models::StageSeconds&, bool ok) override {
+    batches_.fetch_add(1);
+    if (ok) tiles_.fetch_add(tiles);
+  }
+  double MeanBatch() const {
+    return batches_.load() > 0 ? static_cast<double>(tiles_.load()) / batches_.load() : 0;
+  }
+
+ private:
+  std::atomic<int64_t> batches_{0};
+  std::atomic<int64_t> tiles_{0};
+};
 
 struct RunResult {
   double seconds = 0;
@@ -32,7 +48,7 @@ struct RunResult {
 
 absl::StatusOr<RunResult> RunOnce(const std::string& model_dir, int max_batch, int clients,
                                   int requests, double delay_ms) {
-  ServerMetrics metrics;
+  BatchCounter counter;
   BatcherOptions options;
   options.max_batch_size = max_batch;
   options.max_queue_delay = std::chrono::microseconds(static_cast<int64_t>(delay_ms * 1000));
@@ -48,7 +64,7 @@ absl::StatusOr<RunResult> RunOnce(const std::string& model_dir, int max_batch, i
                                 pipeline::RestoreMode::kPerceptual, seeds);
     if (!w.ok()) return w.status();
   }
-  TileBatcher batcher(options, &metrics);
+  TileBatcher batcher(options, &counter);
   std::vector<std::unique_ptr<pipeline::Restorer>> replicas;
   replicas.push_back(std::move(restorer));
   batcher.Start(std::move(replicas));
@@ -76,8 +92,7 @@ absl::StatusOr<RunResult> RunOnce(const std::string& model_dir, int max_batch, i
   RunResult result;
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   result.tiles = requests;
-  const auto batches = metrics.batches().Value();
-  result.mean_batch = batches > 0 ? metrics.tiles().Value() / batches : 0;
+  result.mean_batch = counter.MeanBatch();
   if (failures.load() > 0) return absl::InternalError("some batches failed");
   return result;
 }
@@ -117,6 +132,6 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace codiff::server
+}  // namespace codiff::runtime
 
-int main(int argc, char** argv) { return codiff::server::Main(argc, argv); }
+int main(int argc, char** argv) { return codiff::runtime::Main(argc, argv); }

@@ -12,13 +12,22 @@
 
 #include "codiff/v1/codiff.grpc.pb.h"
 #include "core/pipeline/restorer.h"
+#include "core/runtime/tile_batcher.h"
 #include "core/weights/model_folder.h"
 #include "server/server_config.h"
 #include "server/server_metrics.h"
-#include "server/tile_batcher.h"
 #include "server/work_pool.h"
 
 namespace codiff::server {
+
+// The batcher and its request types live in core/runtime (no gRPC there).
+using runtime::BatcherOptions;
+using runtime::Clock;
+using runtime::Expiry;
+using runtime::ModelTask;
+using runtime::TileBatcher;
+using runtime::TileJob;
+using runtime::TileJobResult;
 
 // What GetModelInfo reports; fixed once the model is loaded.
 struct ModelFacts {

@@ -28,7 +28,7 @@
 #include "server/restoration_service.h"
 #include "server/server_config.h"
 #include "server/server_metrics.h"
-#include "server/tile_batcher.h"
+#include "core/runtime/tile_batcher.h"
 #include "server/work_pool.h"
 
 namespace codiff::server {

@@ -132,6 +132,15 @@ prometheus::Counter& ServerMetrics::dropped(const std::string& reason) {
   return dropped_->Add({{"reason", reason}});
 }
 
+void ServerMetrics::Batch(int tiles, double seconds, const models::StageSeconds& stages, bool ok) {
+  batch_size_->Observe(tiles);
+  compute_duration_->Observe(seconds);
+  batches_->Increment();
+  if (!ok) return;
+  RecordStages(stages);
+  tiles_->Increment(tiles);
+}
+
 void ServerMetrics::RecordStages(const models::StageSeconds& stages) {
   // Stages a batch did not run (0 s: fidelity has no UNet) are not observed.
   const std::pair<const char*, double> values[] = {{"cave", stages.cave},

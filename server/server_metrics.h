@@ -17,11 +17,12 @@
 
 #include "absl/status/status.h"
 #include "core/models/one_step_generator.h"
+#include "core/runtime/batch_observer.h"
 #include "server/metrics_http_server.h"
 
 namespace codiff::server {
 
-class ServerMetrics {
+class ServerMetrics : public runtime::BatchObserver {
  public:
   ServerMetrics();
 
@@ -39,6 +40,14 @@ class ServerMetrics {
 
   // One model batch's time per stage (codiff_stage_duration_seconds{stage}).
   void RecordStages(const models::StageSeconds& stages);
+
+  // runtime::BatchObserver: the batcher's events as metrics.
+  void QueueDepth(int requests) override { queue_depth_->Set(requests); }
+  void Dropped(const absl::Status& why) override {
+    dropped(absl::IsDeadlineExceeded(why) ? "deadline" : "cancelled").Increment();
+  }
+  void Queued(double seconds) override { queue_duration_->Observe(seconds); }
+  void Batch(int tiles, double seconds, const models::StageSeconds& stages, bool ok) override;
 
   prometheus::Histogram& queue_duration() { return *queue_duration_; }
   prometheus::Histogram& compute_duration() { return *compute_duration_; }

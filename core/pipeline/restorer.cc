@@ -147,8 +147,10 @@ absl::StatusOr<PreparedImage> Restorer::Prepare(const image::DecodedImage& decod
         max_quality, ", the highest the model was trained on; returned as decoded");
     return prepared;
   }
+  const int64_t pixels = static_cast<int64_t>(decoded.rgb.width) * decoded.rgb.height;
   if (config_.strategy == InferenceStrategy::kReference &&
-      options.mode == RestoreMode::kPerceptual && options.tile_size == 0) {
+      options.mode == RestoreMode::kPerceptual && options.tile_size == 0 &&
+      pixels <= config_.reference_max_pixels) {
     // The whole image, reflect-padded to CaVE's multiple of 32.
     const int multiple = static_cast<int>(architecture().size_multiple());
     TilePlan& plan = prepared.plan;

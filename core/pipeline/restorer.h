@@ -86,6 +86,10 @@ struct RestorerConfig {
   // kReference: latent tiles and the VAE's memory limit.
   LatentTiling latent_tiling;
   VaeTiling vae_tiling;
+  // kReference runs CaVE on the whole image, whose full-resolution
+  // activations grow with it (64 channels: 1 GB per tensor at 4 MP). Larger
+  // images take the per-tile strategy, whose memory is bounded by the tile.
+  int64_t reference_max_pixels = int64_t{2048} * 2048;
   // tile_size 0 = the default for the model's preset (DefaultTileConfig).
   TileConfig tiles{0, 0};
   int max_batch_tiles = 4;

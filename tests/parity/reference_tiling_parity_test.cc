@@ -211,6 +211,14 @@ TEST(ReferenceStrategyTest, RestorerUsesTheWholeImageForSd21) {
   auto fidelity = restorer.Prepare(*decoded, options);
   ASSERT_TRUE(fidelity.ok());
   EXPECT_FALSE(fidelity->whole_image);
+  // So do images above the whole-image limit (bounded memory).
+  config.reference_max_pixels = 800 * 600 - 1;
+  Restorer limited(TinyGenerator("sd21"), config);
+  options.mode = RestoreMode::kPerceptual;
+  auto large = limited.Prepare(*decoded, options);
+  ASSERT_TRUE(large.ok());
+  EXPECT_FALSE(large->whole_image);
+  EXPECT_GT(large->tiles.size(0), 1);
 }
 
 }  // namespace

@@ -24,9 +24,9 @@
 
 #include "absl/status/statusor.h"
 #include "core/pipeline/restorer.h"
-#include "server/server_metrics.h"
+#include "core/runtime/batch_observer.h"
 
-namespace codiff::server {
+namespace codiff::runtime {
 
 using Clock = std::chrono::steady_clock;
 
@@ -72,7 +72,8 @@ struct ModelTask {
 
 class TileBatcher {
  public:
-  TileBatcher(BatcherOptions options, ServerMetrics* metrics);
+  // `observer` may be null; it must outlive the batcher.
+  TileBatcher(BatcherOptions options, BatchObserver* observer);
   // Stops after the queue is empty (every admitted job completes).
   ~TileBatcher();
 
@@ -92,7 +93,8 @@ class TileBatcher {
   void ReleaseSlot();  // mutex_ held
 
   BatcherOptions options_;
-  ServerMetrics* metrics_;
+  BatchObserver* observer_;
+  BatchObserver no_observer_;
   std::vector<std::unique_ptr<pipeline::Restorer>> replicas_;
   std::vector<std::thread> threads_;
 
@@ -103,4 +105,4 @@ class TileBatcher {
   bool stopping_ = false;
 };
 
-}  // namespace codiff::server
+}  // namespace codiff::runtime

@@ -1,11 +1,11 @@
-#include "server/tile_batcher.h"
+#include "core/runtime/tile_batcher.h"
 
 #include <algorithm>
 #include <utility>
 
 #include <torch/torch.h>
 
-namespace codiff::server {
+namespace codiff::runtime {
 namespace {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -24,7 +24,10 @@ struct TileBatcher::Entry {
   std::unique_ptr<TileJob> job;  // exactly one of job / task
   std::unique_ptr<ModelTask> task;
   Clock::time_point enqueued;
-  int64_t side = 0;
+  // Tile shape: only same-shape tiles can share a batch (whole-image
+  // "tiles" of the reference strategy differ in both sides).
+  int64_t height = 0;
+  int64_t width = 0;
   int total = 0;
   int next = 0;      // first tile not yet handed to a batch
   int finished = 0;  // tiles whose outputs are back
@@ -38,12 +41,13 @@ struct TileBatcher::Entry {
 
   const Expiry& expiry() const { return job ? job->expiry : task->expiry; }
   bool SameBatchAs(const Entry& other) const {
-    return job && other.job && side == other.side && job->mode == other.job->mode;
+    return job && other.job && height == other.height && width == other.width &&
+           job->mode == other.job->mode;
   }
 };
 
-TileBatcher::TileBatcher(BatcherOptions options, ServerMetrics* metrics)
-    : options_(options), metrics_(metrics) {}
+TileBatcher::TileBatcher(BatcherOptions options, BatchObserver* observer)
+    : options_(options), observer_(observer != nullptr ? observer : &no_observer_) {}
 
 TileBatcher::~TileBatcher() {
   {
@@ -63,7 +67,7 @@ bool TileBatcher::TryReserve() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_ || reserved_ >= options_.max_queue_size) return false;
   ++reserved_;
-  metrics_->queue_depth().Set(reserved_);
+  observer_->QueueDepth(reserved_);
   return true;
 }
 
@@ -74,14 +78,15 @@ void TileBatcher::CancelReservation() {
 
 void TileBatcher::ReleaseSlot() {
   --reserved_;
-  metrics_->queue_depth().Set(reserved_);
+  observer_->QueueDepth(reserved_);
 }
 
 void TileBatcher::Submit(std::unique_ptr<TileJob> job) {
   auto entry = std::make_shared<Entry>();
   entry->enqueued = Clock::now();
   entry->total = static_cast<int>(job->tiles.size(0));
-  entry->side = job->tiles.size(-1);
+  entry->height = job->tiles.size(-2);
+  entry->width = job->tiles.size(-1);
   if (entry->total == 0 || static_cast<int>(job->seeds.size()) != entry->total) {
     CancelReservation();
     job->done(absl::InternalError("tile job without tiles or with a wrong seed count"));
@@ -132,7 +137,7 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
         continue;
       }
       ReleaseSlot();
-      metrics_->dropped(absl::IsDeadlineExceeded(expired) ? "deadline" : "cancelled").Increment();
+      observer_->Dropped(expired);
       auto owner = *it;
       if (owner->job) {
         callbacks.push_back([owner, expired] { owner->job->done(expired); });
@@ -150,7 +155,7 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
     if (front->task) {
       queue_.pop_front();
       ReleaseSlot();
-      metrics_->queue_duration().Observe(Seconds(now - front->enqueued));
+      observer_->Queued(Seconds(now - front->enqueued));
       run_callbacks(lock);
       lock.unlock();
       front->task->run(*restorer);
@@ -189,7 +194,7 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
       if (!e->started) {
         e->started = true;
         e->queue_seconds = Seconds(now - e->enqueued);
-        metrics_->queue_duration().Observe(e->queue_seconds);
+        observer_->Queued(e->queue_seconds);
         ReleaseSlot();
       }
       e->next += take;
@@ -218,11 +223,7 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
       out = absl::InternalError(std::string("batch assembly: ") + e.what());
     }
     const double compute = Seconds(Clock::now() - t0);
-    metrics_->batch_size().Observe(batch);
-    metrics_->compute_duration().Observe(compute);
-    metrics_->batches().Increment();
-    if (out.ok()) metrics_->RecordStages(stages);
-    if (out.ok()) metrics_->tiles().Increment(batch);
+    observer_->Batch(batch, compute, stages, out.ok());
 
     lock.lock();
     int offset = 0;
@@ -268,4 +269,4 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
   }
 }
 
-}  // namespace codiff::server
+}  // namespace codiff::runtime
