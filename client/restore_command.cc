@@ -27,7 +27,7 @@ std::vector<OptionSpec> RestoreOptionSpecs() {
       {"quality", 0, "N", "1..100 for jpeg and webp output (default 95)"},
       {"suffix", 0, "TEXT",
        "append TEXT to each output's stem (default: none with -o, \"_restored\" without)"},
-      {"mode", 0, "MODE", "perceptual|fidelity (default perceptual)"},
+      {"mode", 0, "MODE", "perceptual|fidelity (default: the model's, see codiff info)"},
       {"color-fix", 0, "FIX",
        "adain|wavelet|none (default: the server's for the mode, adain for perceptual, none for "
        "fidelity)"},
@@ -114,9 +114,11 @@ absl::Status ParseRestore(const CommandLine& line, ParsedRestore* out) {
   auto quality = line.GetInt("quality", 0, 1, 100);
   if (!quality.ok()) return quality.status();
   options.set_output_quality(*quality);
-  auto mode = line.GetChoice("mode", "perceptual", {"perceptual", "fidelity"});
+  auto mode = line.GetChoice("mode", "", {"perceptual", "fidelity"});
   if (!mode.ok()) return mode.status();
-  options.set_mode(*mode == "fidelity" ? v1::RESTORE_MODE_FIDELITY : v1::RESTORE_MODE_PERCEPTUAL);
+  if (!mode->empty()) {
+    options.set_mode(*mode == "fidelity" ? v1::RESTORE_MODE_FIDELITY : v1::RESTORE_MODE_PERCEPTUAL);
+  }  // else UNSPECIFIED: the served model's default mode
   if (line.Has("color-fix")) {
     auto fix = line.GetChoice("color-fix", "adain", {"adain", "wavelet", "none"});
     if (!fix.ok()) return fix.status();

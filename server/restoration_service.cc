@@ -42,10 +42,14 @@ absl::StatusOr<image::EncodeOptions> ToEncodeOptions(const v1::RestoreOptions& o
   return out;
 }
 
-absl::StatusOr<pipeline::RestoreOptions> ToRestoreOptions(const v1::RestoreOptions& o) {
+// `default_mode`: what the served model runs when the request names no mode.
+absl::StatusOr<pipeline::RestoreOptions> ToRestoreOptions(const v1::RestoreOptions& o,
+                                                          pipeline::RestoreMode default_mode) {
   pipeline::RestoreOptions out;
   switch (o.mode()) {
     case v1::RESTORE_MODE_UNSPECIFIED:
+      out.mode = default_mode;
+      break;
     case v1::RESTORE_MODE_PERCEPTUAL:
       out.mode = pipeline::RestoreMode::kPerceptual;
       break;
@@ -216,7 +220,7 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
     }
     auto encode_options = ToEncodeOptions(request.options());
     if (!encode_options.ok()) return fail_before_submit(encode_options.status());
-    auto restore_options = ToRestoreOptions(request.options());
+    auto restore_options = ToRestoreOptions(request.options(), facts_.default_mode);
     if (!restore_options.ok()) return fail_before_submit(restore_options.status());
     image::ImageLimits limits;
     limits.max_bytes = static_cast<uint64_t>(config_.limits.max_message_bytes);
@@ -481,6 +485,8 @@ grpc::ServerUnaryReactor* RestorationService::GetModelInfo(grpc::CallbackServerC
   model->set_model_dir(facts_.model_dir);
   model->set_trained_qf_min(facts_.trained_qf_min);
   model->set_trained_qf_max(facts_.trained_qf_max);
+  model->set_default_mode(facts_.default_mode == pipeline::RestoreMode::kFidelity ? "fidelity"
+                                                                                  : "perceptual");
   for (const SourceFile& source : facts_.sources) {
     v1::SourceFile* out = model->add_sources();
     out->set_role(source.role);

@@ -40,6 +40,8 @@ struct ModelFacts {
   int trained_qf_min = 0;  // 0 = not recorded
   int trained_qf_max = 0;
   std::vector<SourceFile> sources;  // imported models: what they were made from
+  // What RESTORE_MODE_UNSPECIFIED means for this model.
+  pipeline::RestoreMode default_mode = pipeline::RestoreMode::kPerceptual;
   pipeline::TileConfig tiles;
   int replicas = 0;
 };

@@ -23,12 +23,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/runtime/device.h"
+#include "core/runtime/tile_batcher.h"
 #include "core/util/status_macros.h"
 #include "core/weights/model_folder.h"
 #include "server/restoration_service.h"
 #include "server/server_config.h"
 #include "server/server_metrics.h"
-#include "core/runtime/tile_batcher.h"
 #include "server/work_pool.h"
 
 namespace codiff::server {
@@ -93,6 +93,9 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
         out.facts.trained_qf_min = model.provenance.trained_qf_min;
         out.facts.trained_qf_max = model.provenance.trained_qf_max;
         out.facts.sources = model.provenance.sources;
+        out.facts.default_mode = model.provenance.default_mode == "fidelity"
+                                     ? pipeline::RestoreMode::kFidelity
+                                     : pipeline::RestoreMode::kPerceptual;
       }
       pipeline::RestorerConfig rc;
       rc.device = device;

@@ -70,6 +70,7 @@ absl::Status WriteModelFolder(const std::string& dir, models::OneStepGeneratorIm
   if (provenance.trained_qf_max > 0) {
     doc["trained_qf"] = {{"min", provenance.trained_qf_min}, {"max", provenance.trained_qf_max}};
   }
+  if (provenance.default_mode != "perceptual") doc["default_mode"] = provenance.default_mode;
   if (!provenance.sources.empty()) {
     nlohmann::json sources = nlohmann::json::array();
     for (const SourceFile& source : provenance.sources) {
@@ -112,6 +113,14 @@ absl::StatusOr<models::ModelArchitecture> ReadModelArchitecture(const std::strin
     provenance->trained = doc.value("trained", false);
     provenance->description = doc.value("description", std::string());
     provenance->created_by = doc.value("created_by", std::string());
+    if (doc.contains("default_mode")) {
+      const nlohmann::json& mode = doc.at("default_mode");
+      if (!mode.is_string() || (mode != "perceptual" && mode != "fidelity")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(yaml_path, ": default_mode must be perceptual or fidelity"));
+      }
+      provenance->default_mode = mode.get<std::string>();
+    }
     if (doc.contains("sources")) {
       const nlohmann::json& sources = doc.at("sources");
       if (!sources.is_array()) {

@@ -36,6 +36,11 @@ struct ModelProvenance {
   // recorded); the server returns JPEGs of a higher quality as they are.
   int trained_qf_min = 0;
   int trained_qf_max = 0;
+  // The mode a request that names none runs: "perceptual" or "fidelity"
+  // (model.yaml default_mode; perceptual when absent). A model whose
+  // generator adds nothing measurable over CaVE's restoration (the bundled
+  // small model) names fidelity, so callers do not pay 2.8x for nothing.
+  std::string default_mode = "perceptual";
   // The files the weights were imported from (empty for trained models).
   std::vector<SourceFile> sources = {};
 };

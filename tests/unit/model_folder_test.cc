@@ -93,6 +93,24 @@ TEST(ModelFolderTest, TrainedQualityRangeRoundTripsAndIsChecked) {
   }
 }
 
+TEST(ModelFolderTest, DefaultModeRoundTripsAndIsChecked) {
+  const std::string dir = testing::MakeTempDir("model_mode") + "/tiny";
+  models::OneStepGenerator g = TinyGenerator(/*lora_rank=*/0);
+  ModelProvenance provenance;
+  provenance.default_mode = "fidelity";
+  ASSERT_TRUE(WriteModelFolder(dir, *g, provenance).ok());
+  ModelProvenance read;
+  ASSERT_TRUE(ReadModelArchitecture(dir, &read).ok());
+  EXPECT_EQ(read.default_mode, "fidelity");
+  ASSERT_TRUE(WriteModelFolder(dir, *g, {}).ok());
+  ASSERT_TRUE(ReadModelArchitecture(dir, &read).ok());
+  EXPECT_EQ(read.default_mode, "perceptual");
+  std::ofstream(dir + "/model.yaml", std::ios::app) << "default_mode: sharp\n";
+  auto r = ReadModelArchitecture(dir, &read);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("default_mode"), std::string::npos) << r.status();
+}
+
 TEST(ModelFolderTest, WrongShapeIsAnErrorNamingTheKey) {
   const std::string dir = testing::MakeTempDir("model") + "/tiny";
   models::OneStepGenerator g = TinyGenerator(0);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <random>
@@ -179,6 +180,12 @@ TEST_F(ServerTest, EstimateQfReportsTheExactHeaderQf) {
 }
 
 TEST_F(ServerTest, GetModelInfoDescribesTheModel) {
+  {
+    grpc::ClientContext context;
+    v1::GetModelInfoResponse info;
+    ASSERT_TRUE(stub_->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+    EXPECT_EQ(info.model().default_mode(), "perceptual");  // a folder that names none
+  }
   grpc::ClientContext context;
   v1::GetModelInfoResponse response;
   ASSERT_TRUE(stub_->GetModelInfo(&context, v1::GetModelInfoRequest(), &response).ok());
@@ -188,6 +195,38 @@ TEST_F(ServerTest, GetModelInfoDescribesTheModel) {
   EXPECT_EQ(response.limits().max_message_bytes(), 64 << 20);
   // No max_batch_size in the config and only CPU devices: one tile per call.
   EXPECT_EQ(response.batching().max_batch_size(), 1);
+}
+
+// A model folder may name the mode of requests that name none (the bundled
+// model: fidelity, its generator being inert).
+TEST(ServerDefaultModeTest, RequestWithoutAModeRunsTheModelsDefault) {
+  const std::string dir = MakeTempDir("fidelity-default");
+  for (const auto& entry : std::filesystem::directory_iterator(TinyModelDir())) {
+    std::filesystem::copy_file(entry.path(), dir + "/" + entry.path().filename().string());
+  }
+  std::ofstream(dir + "/model.yaml", std::ios::app) << "default_mode: fidelity\n";
+  std::string error;
+  auto server = ServerProcess::Start(dir, "", &error);
+  ASSERT_NE(server, nullptr) << error;
+  auto stub = v1::Restoration::NewStub(Connect(server->address()));
+  const std::string jpeg = MakeJpeg(96, 64, 20);
+  auto restore = [&](v1::RestoreMode mode) {
+    grpc::ClientContext context;
+    v1::RestoreRequest request;
+    request.set_image(jpeg);
+    request.mutable_options()->set_mode(mode);
+    v1::RestoreResponse response;
+    const grpc::Status status = stub->Restore(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.image();
+  };
+  const std::string unspecified = restore(v1::RESTORE_MODE_UNSPECIFIED);
+  EXPECT_EQ(unspecified, restore(v1::RESTORE_MODE_FIDELITY));
+  EXPECT_NE(unspecified, restore(v1::RESTORE_MODE_PERCEPTUAL));
+  grpc::ClientContext context;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.model().default_mode(), "fidelity");
 }
 
 TEST_F(ServerTest, HealthIsServingAfterWarmUp) {
