@@ -47,9 +47,9 @@ struct ServerConfig {
   // Perceptual restores: auto (reference for sd21, per_tile otherwise),
   // reference or per_tile; see pipeline::InferenceStrategy.
   std::string strategy = "auto";
-  int torch_threads = 0;   // intra-op threads per process; 0 = every core
-  int tile_size = 0;       // 0 = the model's default
-  int tile_overlap = -1;   // -1 = the model's default
+  int torch_threads = 0;  // intra-op threads per process; 0 = the cgroup CPU quota, else every core
+  int tile_size = 0;      // 0 = the model's default
+  int tile_overlap = -1;  // -1 = the model's default
   int worker_threads = 2;  // decode / blend / encode pool
   BatchingConfig batching;
   LimitsConfig limits;

@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "core/runtime/cpu_quota.h"
 #include "core/runtime/device.h"
 #include "core/runtime/tile_batcher.h"
 #include "core/util/status_macros.h"
@@ -155,8 +156,7 @@ int Serve(int argc, char** argv) {
   // Set explicitly even for the default: left to LibTorch, the model ran at
   // the speed of one thread on 2 cores (1024x1024 fidelity 4.1 s vs 3.1 s).
   const int torch_threads =
-      config.torch_threads > 0 ? config.torch_threads
-                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+      config.torch_threads > 0 ? config.torch_threads : runtime::AvailableCores();
   torch::set_num_threads(torch_threads);
 
   ServerMetrics metrics;

@@ -28,6 +28,7 @@
 #if !CODIFF_MODELS_ONLY
 #include "core/pipeline/restorer.h"
 #endif
+#include "core/runtime/cpu_quota.h"
 #include "core/runtime/device.h"
 #include "core/util/channels_last.h"
 #include "core/util/status_macros.h"
@@ -241,7 +242,7 @@ struct DemoSetup {
 
 absl::StatusOr<DemoSetup> ParseDemoSetup(const Args& args) {
   DemoSetup setup;
-  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t cores = runtime::AvailableCores();
   ASSIGN_OR_RETURN(setup.threads, IntOption(args, "threads", cores, 1, 1024));
   const auto option = [&](const char* name, const char* fallback) {
     return args.options.count(name) ? args.options.at(name) : std::string(fallback);
