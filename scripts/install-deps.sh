@@ -25,6 +25,11 @@ if [ "${1:-}" = "--deploy-tools" ]; then
   done
 fi
 
+# --fuzz: clang and libFuzzer for scripts/fuzz.sh.
+if [ "${1:-}" = "--fuzz" ]; then
+  packages+=(clang libfuzzer-14-dev)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
