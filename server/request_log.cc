@@ -6,9 +6,21 @@
 
 namespace codiff::server {
 
+namespace {
+
+constexpr size_t kMaxLoggedIdBytes = 256;
+constexpr size_t kMaxLoggedMessageBytes = 1024;
+
+std::string Bounded(const std::string& text, size_t limit) {
+  if (text.size() <= limit) return text;
+  return text.substr(0, limit) + "...(" + std::to_string(text.size() - limit) + " more bytes)";
+}
+
+}  // namespace
+
 std::string FormatRequestLog(const RequestLogRecord& r) {
   nlohmann::json j = {{"event", "request"},
-                      {"id", r.id},
+                      {"id", Bounded(r.id, kMaxLoggedIdBytes)},
                       {"method", r.method},
                       {"bytes_in", r.bytes_in},
                       {"bytes_out", r.bytes_out},
@@ -27,7 +39,7 @@ std::string FormatRequestLog(const RequestLogRecord& r) {
   for (const auto& [name, seconds] : stages) {
     if (seconds > 0) j[name] = seconds;
   }
-  if (!r.message.empty()) j["message"] = r.message;
+  if (!r.message.empty()) j["message"] = Bounded(r.message, kMaxLoggedMessageBytes);
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

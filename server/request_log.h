@@ -28,6 +28,8 @@ struct RequestLogRecord {
   std::string message;
 };
 
+// One JSON line; the id and the message are cut to bounded lengths (with a
+// note of how much was cut), so no request can produce an unbounded line.
 std::string FormatRequestLog(const RequestLogRecord& record);
 
 void WriteRequestLog(const RequestLogRecord& record);

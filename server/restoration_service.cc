@@ -19,6 +19,8 @@ namespace v1 = ::codiff::v1;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+constexpr size_t kMaxRequestIdBytes = 256;
+
 absl::StatusOr<image::EncodeOptions> ToEncodeOptions(const v1::RestoreOptions& o) {
   image::EncodeOptions out;
   switch (o.output_format()) {
@@ -191,10 +193,15 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
                                     v1::RestoreResponse* response, Expiry expiry,
                                     const std::string& method,
                                     std::function<void(grpc::Status)> reply) {
-  std::string id = request.id().empty() ? absl::StrCat("r", next_id_.fetch_add(1)) : request.id();
+  // An id is the caller's label, echoed and logged: bounded, so a request
+  // cannot make the server write a megabyte into one log line.
+  const bool id_too_long = request.id().size() > kMaxRequestIdBytes;
+  std::string id = request.id().empty() ? absl::StrCat("r", next_id_.fetch_add(1))
+                   : id_too_long        ? absl::StrCat(request.id().substr(0, 32), "...")
+                                        : request.id();
   auto call = std::make_shared<Request>(this, method, id, request.image().size());
   metrics_->bytes_in().Increment(static_cast<double>(request.image().size()));
-  response->set_id(request.id());
+  if (!id_too_long) response->set_id(request.id());
   auto finish = [call, reply, response](const absl::Status& status) {
     if (!status.ok()) {
       const std::string id = response->id();
@@ -204,6 +211,11 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
     reply(call->Done(status));
   };
 
+  if (id_too_long) {
+    finish(absl::InvalidArgumentError(absl::StrCat(
+        "id is ", request.id().size(), " bytes; at most ", kMaxRequestIdBytes, " are allowed")));
+    return;
+  }
   if (absl::Status admitted = Admit(call->start(), expiry); !admitted.ok()) {
     finish(admitted);
     return;

@@ -11,6 +11,7 @@
 #include <future>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -227,6 +228,27 @@ TEST(ServerDefaultModeTest, RequestWithoutAModeRunsTheModelsDefault) {
   v1::GetModelInfoResponse info;
   ASSERT_TRUE(stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
   EXPECT_EQ(info.model().default_mode(), "fidelity");
+}
+
+TEST_F(ServerTest, OversizedIdIsRefusedAndItsLogLineIsBounded) {
+  grpc::ClientContext context;
+  v1::RestoreRequest request;
+  request.set_image(MakeJpeg(64, 64, 30));
+  request.set_id(std::string(1 << 20, 'x'));
+  v1::RestoreResponse response;
+  const grpc::Status status = stub_->Restore(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("at most 256"), std::string::npos)
+      << status.error_message();
+  EXPECT_TRUE(response.id().empty());     // not echoed
+  request.set_id(std::string(256, 'y'));  // the limit itself is fine
+  grpc::ClientContext ok_context;
+  ASSERT_TRUE(stub_->Restore(&ok_context, request, &response).ok());
+  EXPECT_EQ(response.id(), request.id());
+  size_t longest = 0;
+  std::istringstream lines(server_->log());
+  for (std::string line; std::getline(lines, line);) longest = std::max(longest, line.size());
+  EXPECT_LT(longest, 4096u);
 }
 
 TEST_F(ServerTest, HealthIsServingAfterWarmUp) {
