@@ -167,6 +167,24 @@ TEST(ReferenceTilingVaeTest, TiledVaeStaysCloseToTheUntiledReference) {
   EXPECT_LE(testing::MaxAbsDiff(untiled.at("z_L"), expected.at("z_L")), 2e-5);
 }
 
+// Any size works whole-image: sides are reflect-padded to multiples of 32,
+// and latents like 12 x 16 (not multiples of 8) go through the UNet.
+TEST(ReferenceStrategyTest, OddAndTinySizesKeepTheirSize) {
+  Restorer restorer(TinyGenerator("sd21"), RestorerConfig());
+  for (const auto& [w, h] :
+       std::vector<std::pair<int, int>>{{1, 1}, {17, 33}, {100, 70}, {96, 200}}) {
+    image::Image img(w, h, 3);
+    for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = static_cast<uint8_t>(i * 29 % 253);
+    image::DecodedImage decoded;
+    decoded.rgb = img;
+    auto result = restorer.Restore(decoded, {});
+    ASSERT_TRUE(result.ok()) << w << "x" << h << ": " << result.status();
+    EXPECT_EQ(result->image.width, w);
+    EXPECT_EQ(result->image.height, h);
+    EXPECT_EQ(result->tile_count, 1);
+  }
+}
+
 TEST(ReferenceLatentTilesTest, PlanFollowsTheReferenceLoop) {
   EXPECT_TRUE(ReferenceLatentTiles(96, 96).empty());
   EXPECT_TRUE(ReferenceLatentTiles(75, 100).empty());  // by area, not by side
