@@ -41,7 +41,8 @@ absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
       CheckKeys(root, "config",
                 {"listen", "metrics_listen", "model_dir", "devices", "replicas_per_device", "dtype",
                  "strategy", "torch_threads", "tile_size", "tile_overlap", "worker_threads",
-                 "batching", "limits", "shutdown_grace_seconds", "warmup", "log_requests", "tls"}));
+                 "batching", "limits", "shutdown_grace_seconds", "max_connection_age_seconds",
+                 "max_connection_age_grace_seconds", "warmup", "log_requests", "tls"}));
   Read(root, "listen", &c->listen);
   Read(root, "metrics_listen", &c->metrics_listen);
   Read(root, "model_dir", &c->model_dir);
@@ -54,6 +55,8 @@ absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
   Read(root, "tile_overlap", &c->tile_overlap);
   Read(root, "worker_threads", &c->worker_threads);
   Read(root, "shutdown_grace_seconds", &c->shutdown_grace_seconds);
+  Read(root, "max_connection_age_seconds", &c->max_connection_age_seconds);
+  Read(root, "max_connection_age_grace_seconds", &c->max_connection_age_grace_seconds);
   Read(root, "warmup", &c->warmup);
   Read(root, "log_requests", &c->log_requests);
   if (const auto b = root["batching"]) {
@@ -173,6 +176,9 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (c.limits.max_side < 1) return bad("limits.max_side must be >= 1");
   if (c.limits.max_in_flight < 1) return bad("limits.max_in_flight must be >= 1");
   if (c.shutdown_grace_seconds < 0) return bad("shutdown_grace_seconds must be >= 0");
+  if (c.max_connection_age_seconds < 0 || c.max_connection_age_grace_seconds < 0) {
+    return bad("max_connection_age_seconds and max_connection_age_grace_seconds must be >= 0");
+  }
   if (c.tls.cert_file.empty() != c.tls.key_file.empty())
     return bad("tls.cert_file and tls.key_file go together");
   if (!c.tls.client_ca_file.empty() && !c.tls.enabled())

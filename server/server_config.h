@@ -54,6 +54,13 @@ struct ServerConfig {
   BatchingConfig batching;
   LimitsConfig limits;
   double shutdown_grace_seconds = 30;
+  // HTTP/2 keeps a client on one connection, so pods an autoscaler adds would
+  // get no traffic from existing clients. After max_connection_age the server
+  // sends GOAWAY and clients reconnect (and re-balance); RPCs in flight may
+  // finish for max_connection_age_grace (long: an sd21 restore on a CPU takes
+  // minutes). 0 = never.
+  double max_connection_age_seconds = 120;
+  double max_connection_age_grace_seconds = 900;
   bool warmup = true;
   bool log_requests = true;
   TlsConfig tls;

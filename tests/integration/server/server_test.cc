@@ -357,6 +357,44 @@ TEST_F(ServerTest, PromtoolFindsNoProblemInTheMetrics) {
 }
 
 // Batching batches: 8 concurrent clients, max_batch_size 8.
+// max_connection_age: the server sends GOAWAY, the client's channel leaves
+// READY and reconnects, and no call fails on the way.
+TEST(ServerConnectionAgeTest, ClientsReconnectWithoutFailedCalls) {
+  auto server = StartServer("max_connection_age_seconds: 2\nmax_connection_age_grace_seconds: 5\n");
+  ASSERT_NE(server, nullptr);
+  auto channel = Connect(server->address());
+  auto stub = v1::Restoration::NewStub(channel);
+  std::atomic<bool> stop{false};
+  std::atomic<int> left_ready{0};
+  std::thread watch([&] {
+    grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+    while (!stop.load()) {
+      if (channel->WaitForStateChange(
+              state, std::chrono::system_clock::now() + std::chrono::milliseconds(200))) {
+        const grpc_connectivity_state next = channel->GetState(false);
+        if (state == GRPC_CHANNEL_READY && next != GRPC_CHANNEL_READY) left_ready.fetch_add(1);
+        state = next;
+      }
+    }
+  });
+  const std::string jpeg = MakeJpeg(64, 64, 30);
+  int calls = 0, failures = 0;
+  const auto end = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < end) {
+    v1::RestoreResponse response;
+    if (!Restore(*stub, jpeg, &response).ok()) ++failures;
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stop.store(true);
+  watch.join();
+  std::printf("[ conn age ] %d calls, %d failed, channel left READY %d times\n", calls, failures,
+              left_ready.load());
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(calls, 20);
+  EXPECT_GE(left_ready.load(), 2);  // GOAWAY about every 2 s over 10 s
+}
+
 TEST(ServerBatchingTest, ConcurrentClientsShareBatches) {
   auto server = StartServer(
       "batching:\n  max_batch_size: 8\n  max_queue_delay_ms: 20\n  max_queue_size: 64\n"
