@@ -27,26 +27,15 @@ OneStepGeneratorImpl::OneStepGeneratorImpl(const ModelArchitecture& arch)
   }
 }
 
-namespace {
+StageTimer::StageTimer(double* slot) : slot_(slot), start_(std::chrono::steady_clock::now()) {}
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+StageTimer::~StageTimer() {
+  if (slot_ != nullptr) {
+    *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
 }
 
-// Adds the time since construction to *slot, if there is one.
-class StageTimer {
- public:
-  explicit StageTimer(double* slot) : slot_(slot), start_(std::chrono::steady_clock::now()) {}
-  ~StageTimer() {
-    if (slot_ != nullptr) *slot_ += SecondsSince(start_);
-  }
-  StageTimer(const StageTimer&) = delete;
-  StageTimer& operator=(const StageTimer&) = delete;
-
- private:
-  double* slot_;
-  std::chrono::steady_clock::time_point start_;
-};
+namespace {
 
 double* Slot(StageSeconds* seconds, double StageSeconds::*member) {
   return seconds == nullptr ? nullptr : &(seconds->*member);

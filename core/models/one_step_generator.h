@@ -2,6 +2,7 @@
 // x0 by Eq. (1) -> VAE decode. Submodules "cave", "proj", "unet", "vae".
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -43,6 +44,20 @@ struct StageSeconds {
     return cave + projection + vae_encode + unet + vae_decode + color_fix + jpeg_projection;
   }
   StageSeconds& operator+=(const StageSeconds& other);
+};
+
+// Adds the wall time of its scope to *slot (no-op for a null slot):
+// `StageTimer timer(&seconds.unet);`.
+class StageTimer {
+ public:
+  explicit StageTimer(double* slot);
+  ~StageTimer();
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+
+ private:
+  double* slot_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 struct Conditioning {

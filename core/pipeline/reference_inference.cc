@@ -1,18 +1,14 @@
 #include "core/pipeline/reference_inference.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <functional>
+#include <optional>
 
 #include <torch/torch.h>
 
 namespace codiff::pipeline {
 namespace {
-
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Tile starts along one axis: stride tile - overlap, the last tile aligned to
 // the far edge; one tile covering the axis when it is not longer than a tile.
@@ -142,19 +138,20 @@ torch::Tensor RunReferenceInference(models::OneStepGeneratorImpl& generator, con
   const int64_t height = image.size(2), width = image.size(3);
   const bool tile_vae = TileVae(options.vae, height, width);
 
-  auto start = std::chrono::steady_clock::now();
   torch::Tensor z_low;
-  if (tile_vae) {
-    z_low = TiledApply(image, options.vae.tile, options.vae.overlap, 1.0 / 8,
-                       [&](const torch::Tensor& tile, int64_t, int64_t, int64_t, int64_t) {
-                         return generator.EncodeLatent(tile, options.generate);
-                       });
-  } else {
-    z_low = generator.EncodeLatent(image, options.generate);
+  {
+    models::StageTimer timer(&s.vae_encode);
+    if (tile_vae) {
+      z_low = TiledApply(image, options.vae.tile, options.vae.overlap, 1.0 / 8,
+                         [&](const torch::Tensor& tile, int64_t, int64_t, int64_t, int64_t) {
+                           return generator.EncodeLatent(tile, options.generate);
+                         });
+    } else {
+      z_low = generator.EncodeLatent(image, options.generate);
+    }
   }
-  s.vae_encode += SecondsSince(start);
 
-  start = std::chrono::steady_clock::now();
+  std::optional<models::StageTimer> unet_timer(&s.unet);
   const int64_t lh = z_low.size(2), lw = z_low.size(3);
   const std::vector<LatentTile> tiles = ReferenceLatentTiles(lh, lw, options.latent);
   torch::Tensor eps;
@@ -177,10 +174,10 @@ torch::Tensor RunReferenceInference(models::OneStepGeneratorImpl& generator, con
   }
   if (unet_tiles != nullptr) *unet_tiles = tiles;
   const torch::Tensor z_high = generator.HighQualityLatent(z_low, eps);
-  s.unet += SecondsSince(start);
+  unet_timer.reset();
 
-  start = std::chrono::steady_clock::now();
   torch::Tensor out;
+  models::StageTimer decode_timer(&s.vae_decode);
   if (tile_vae) {
     const int64_t latent_tile = options.vae.tile / 8, latent_overlap = options.vae.overlap / 8;
     out =
@@ -192,7 +189,6 @@ torch::Tensor RunReferenceInference(models::OneStepGeneratorImpl& generator, con
   } else {
     out = generator.DecodeImage(z_high, image);
   }
-  s.vae_decode += SecondsSince(start);
   if (trace != nullptr) {
     (*trace)["z_L"] = z_low;
     (*trace)["eps"] = eps;

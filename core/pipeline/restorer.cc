@@ -201,11 +201,10 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
     models::StageSeconds local;
     models::StageSeconds& seconds = stages != nullptr ? *stages : local;
     if (mode == RestoreMode::kFidelity) {
-      const auto start = std::chrono::steady_clock::now();
+      models::StageTimer timer(&seconds.cave);
       auto [restored, qf] = generator_->cave()->forward(x);
       out = restored.clamp(0.0, 1.0);
       qf_raw = qf;
-      seconds.cave += SecondsSince(start);
     } else if (config_.strategy == InferenceStrategy::kReference) {
       std::vector<torch::Tensor> outs, qfs;
       for (int64_t i = 0; i < x.size(0); ++i) {
@@ -273,17 +272,18 @@ absl::StatusOr<RestoreResult> Restorer::Finish(const PreparedImage& prepared,
                        blended = blender.Result();
                      }
                      const RestoreOptions& options = prepared.options;
-                     auto start = std::chrono::steady_clock::now();
-                     torch::Tensor out =
-                         ApplyColorFix(blended, prepared.source,
-                                       options.color_fix.value_or(DefaultColorFix(options.mode)));
-                     stages.color_fix = SecondsSince(start);
+                     torch::Tensor out;
+                     {
+                       models::StageTimer timer(&stages.color_fix);
+                       out =
+                           ApplyColorFix(blended, prepared.source,
+                                         options.color_fix.value_or(DefaultColorFix(options.mode)));
+                     }
                      const auto& luma_table = prepared.decoded.jpeg_luma_table;
                      if (options.jpeg_consistency && luma_table) {
-                       start = std::chrono::steady_clock::now();
+                       models::StageTimer timer(&stages.jpeg_projection);
                        out = ProjectLumaOntoJpeg(out, prepared.source, *luma_table,
                                                  prepared.decoded.jpeg_luma_coefficients.get());
-                       stages.jpeg_projection = SecondsSince(start);
                      }
                      return out;
                    }));

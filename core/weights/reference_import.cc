@@ -293,14 +293,6 @@ absl::StatusOr<models::ModelArchitecture> ReadJsonConfigs(const std::string& sd2
   return arch;
 }
 
-std::string UnusedList(const std::vector<std::string>& unused) {
-  if (unused.empty()) return "none";
-  const size_t shown = std::min<size_t>(unused.size(), 8);
-  std::string out = absl::StrJoin(unused.begin(), unused.begin() + static_cast<long>(shown), ", ");
-  if (shown < unused.size()) absl::StrAppend(&out, ", ... (", unused.size() - shown, " more)");
-  return out;
-}
-
 // Unused tensors are an error where they can only mean a mismatch (the
 // diffusers files against their config, a renamed conv_in); for CaVE they
 // are listed.
@@ -313,10 +305,9 @@ absl::Status LoadPart(torch::nn::Module& module, const TensorMap& source, const 
   }
   if (unused_is_error && !loaded->unused.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, ": tensors the model does not have: ", UnusedList(loaded->unused)));
+        absl::StrCat(what, ": the file has tensors the model does not: ", loaded->Summary()));
   }
-  report->lines.push_back(absl::StrCat(what, ": ", loaded->loaded,
-                                       " tensors loaded; unused: ", UnusedList(loaded->unused)));
+  report->lines.push_back(absl::StrCat(what, ": ", loaded->Summary()));
   return absl::OkStatus();
 }
 

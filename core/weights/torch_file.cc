@@ -54,12 +54,10 @@ torch::ScalarType ScalarTypeOf(StorageDtype dtype) {
   return torch::kFloat32;
 }
 
-// The bytes of one storage in the file (elements counted by its dtype).
+// Where one storage's bytes lie in the file.
 struct StorageBytes {
   size_t offset = 0;
-  int64_t numel = 0;
-  StorageDtype dtype = StorageDtype::kF32;
-  bool dtype_known = false;
+  uint64_t size = 0;  // bytes
 };
 
 class TensorBuilder {
@@ -82,40 +80,28 @@ class TensorBuilder {
 
   // The whole storage as a 1-D tensor, copied out of the file once.
   absl::StatusOr<torch::Tensor> Storage(const PickleNode& ref, const std::string& where) {
-    auto cached = loaded_.find(ref.text);
+    const torch::ScalarType type = ScalarTypeOf(ref.storage_dtype);
+    if (auto cached = loaded_.find(ref.text); cached != loaded_.end()) {
+      if (cached->second.scalar_type() != type) {
+        return Error(where, absl::StrCat("storage '", ref.text, "' is read as two dtypes"));
+      }
+      return cached->second;
+    }
     auto it = storages_.find(ref.text);
     if (it == storages_.end()) {
       return Error(where, absl::StrCat("storage '", ref.text, "' has no data in the file"));
     }
-    StorageBytes& bytes = it->second;
-    if (bytes.dtype_known && bytes.dtype != ref.storage_dtype) {
-      return Error(where, absl::StrCat("storage '", ref.text, "' is read as two dtypes"));
+    const StorageBytes& bytes = it->second;
+    // The stored bytes must be exactly the element count the header states.
+    const uint64_t element = StorageDtypeSize(ref.storage_dtype);
+    if (bytes.size % element != 0 || bytes.size / element != static_cast<uint64_t>(ref.int_value)) {
+      return Error(where, absl::StrCat("storage '", ref.text, "' holds ", bytes.size,
+                                       " bytes but its header says ", ref.int_value, " ",
+                                       StorageDtypeName(ref.storage_dtype), " elements"));
     }
-    bytes.dtype = ref.storage_dtype;
-    const size_t element = StorageDtypeSize(ref.storage_dtype);
-    if (!bytes.dtype_known) {
-      // Zip records carry bytes; their count must be exactly numel elements.
-      if (bytes.numel < 0) {
-        const auto record_bytes = static_cast<uint64_t>(-bytes.numel - 1);
-        if (record_bytes % element != 0 ||
-            record_bytes / element != static_cast<uint64_t>(ref.int_value)) {
-          return Error(where, absl::StrCat("storage '", ref.text, "' holds ", record_bytes,
-                                           " bytes but its header says ", ref.int_value, " ",
-                                           StorageDtypeName(ref.storage_dtype), " elements"));
-        }
-        bytes.numel = ref.int_value;
-      } else if (bytes.numel != ref.int_value) {
-        return Error(where, absl::StrCat("storage '", ref.text, "' holds ", bytes.numel,
-                                         " elements but the tensor's header says ", ref.int_value));
-      }
-      bytes.dtype_known = true;
-    }
-    if (cached != loaded_.end()) return cached->second;
-    torch::Tensor t =
-        torch::empty({bytes.numel}, torch::TensorOptions().dtype(ScalarTypeOf(ref.storage_dtype)));
-    const size_t n = static_cast<size_t>(bytes.numel) * element;
-    if (n > 0) std::memcpy(t.data_ptr(), file_.bytes().data() + bytes.offset, n);
-    file_.Release(bytes.offset, n);
+    torch::Tensor t = torch::empty({ref.int_value}, torch::TensorOptions().dtype(type));
+    if (bytes.size > 0) std::memcpy(t.data_ptr(), file_.bytes().data() + bytes.offset, bytes.size);
+    file_.Release(bytes.offset, bytes.size);
     loaded_.emplace(ref.text, t);
     return t;
   }
@@ -268,11 +254,7 @@ absl::StatusOr<TorchFileContents> ReadZip(const std::string& path, const MappedF
     }
     const std::string data_prefix = archive + "data/";
     if (absl::StartsWith(e.name, data_prefix)) {
-      StorageBytes bytes;
-      bytes.offset = e.data_offset;
-      // Negative: a byte count still to be checked against the element count.
-      bytes.numel = -static_cast<int64_t>(e.size) - 1;
-      storages[e.name.substr(data_prefix.size())] = bytes;
+      storages[e.name.substr(data_prefix.size())] = {e.data_offset, e.size};
     }
   }
   auto tree = ParseTorchPickle(file.bytes().subspan(pickle->data_offset, pickle->size));
@@ -351,7 +333,7 @@ absl::StatusOr<TorchFileContents> ReadLegacy(const std::string& path, const Mapp
           absl::StrCat(path, ": storage '", key.text, "' says ", numel,
                        " elements but the file ends first (truncated?)"));
     }
-    storages[key.text] = {offset, numel, dtype->second, false};
+    storages[key.text] = {offset, static_cast<uint64_t>(numel) * element};
     offset += static_cast<size_t>(numel) * element;
   }
   return TensorBuilder(path, file, object, std::move(storages)).Build();
