@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs the whole test suite with CTest.
+# Installs dependencies, builds, and runs the test suite with CTest.
+#   scripts/test.sh [--all] [CMAKE_ARGS...]
+# Without --all the CTest label "slow" (minutes and ~8 GB of RAM: the
+# full-size sd21 LoRA training step) is left out; --all runs it too. Other
+# arguments go to CMake's configure step (scripts/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+run_slow=0
+build_args=()
+for arg in "$@"; do
+  if [[ "$arg" == "--all" ]]; then
+    run_slow=1
+  else
+    build_args+=("$arg")
+  fi
+done
+label_filter=(-LE slow)
+if ((run_slow)); then label_filter=(); fi
 bash scripts/install-deps.sh
-bash scripts/build.sh "$@"
+bash scripts/build.sh ${build_args[@]+"${build_args[@]}"}
 build_dir=${CODIFF_BUILD_DIR:-build}
 # LibTorch would otherwise start one thread per core in every test process
 # while CTest runs two processes at once.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 900
+ctest --test-dir "$build_dir" ${label_filter[@]+"${label_filter[@]}"} --output-on-failure \
+  -j"$(nproc)" --timeout 900
 # The models-only configuration (model library, codiff-model, model parity
 # tests; no gRPC/OpenCV/Prometheus): what scripts/device-check.sh builds
 # against a CUDA LibTorch, checked here against Debian's.
