@@ -52,4 +52,14 @@ double Tolerance(double fp32) {
   return TestDtype() == torch::kFloat32 ? fp32 : std::max(fp32, 2e-2);
 }
 
+TensorMap OnTestDevice(TensorMap tensors) {
+  for (auto& [name, tensor] : tensors) {
+    tensor =
+        tensor.is_floating_point() ? tensor.to(TestDevice(), TestDtype()) : tensor.to(TestDevice());
+  }
+  return tensors;
+}
+
+void MoveToTestDevice(torch::nn::Module& module) { module.to(TestDevice(), TestDtype()); }
+
 }  // namespace codiff::testing

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include "core/weights/tensor_io.h"
@@ -31,6 +32,11 @@ torch::ScalarType TestDtype();
 // layer's output at ~1e-3 relative, and the errors add up over the ~100
 // layers of the UNet and VAE).
 double Tolerance(double fp32);
+// The tensors moved to the test device; floating ones also cast to the test
+// dtype (integer tensors, e.g. timesteps, keep theirs).
+TensorMap OnTestDevice(TensorMap tensors);
+// Moves a model's parameters and buffers to the test device and dtype.
+void MoveToTestDevice(torch::nn::Module& module);
 
 }  // namespace codiff::testing
 

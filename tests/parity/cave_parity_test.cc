@@ -20,7 +20,7 @@
 namespace codiff::models {
 namespace {
 
-constexpr double kTol = 2e-5;
+const double kTol = testing::Tolerance(2e-5);
 
 class CaVEParityTest : public ::testing::Test {
  protected:
@@ -31,7 +31,7 @@ class CaVEParityTest : public ::testing::Test {
     ASSERT_TRUE(config.ok()) << config.status();
     config_ = *config;
     weights_ = testing::LoadTestTensors("fixtures/cave/weights.safetensors");
-    io_ = testing::LoadTestTensors("fixtures/cave/io.safetensors");
+    io_ = testing::OnTestDevice(testing::LoadTestTensors("fixtures/cave/io.safetensors"));
     ASSERT_FALSE(weights_.empty());
     ASSERT_FALSE(io_.empty());
   }
@@ -47,6 +47,7 @@ class CaVEParityTest : public ::testing::Test {
       EXPECT_TRUE(report->unused.empty()) << report->Summary();
     }
     model->eval();
+    testing::MoveToTestDevice(*model);
     return model;
   }
 
@@ -132,10 +133,14 @@ TEST_F(CaVEParityTest, ForwardRejectsSizesNotMultipleOf32) {
 TEST_F(CaVEParityTest, EmbeddingRejectsInputsTooSmallForOneToken) {
   torch::NoGradGuard no_grad;
   CaVE model = Build(config_);
-  EXPECT_THROW(model->VisualEmbedding(torch::zeros({1, 3, 20, 64})), c10::Error);
-  EXPECT_THROW(model->VisualEmbedding(torch::zeros({1, 1, 64, 64})), c10::Error);
+  const auto zeros = [](std::vector<int64_t> shape) {
+    return torch::zeros(
+        shape, torch::TensorOptions().device(testing::TestDevice()).dtype(testing::TestDtype()));
+  };
+  EXPECT_THROW(model->VisualEmbedding(zeros({1, 3, 20, 64})), c10::Error);
+  EXPECT_THROW(model->VisualEmbedding(zeros({1, 1, 64, 64})), c10::Error);
   // 25 pads to 32, the smallest size that still gives a token.
-  EXPECT_EQ(model->VisualEmbedding(torch::zeros({1, 3, 25, 64})).sizes(),
+  EXPECT_EQ(model->VisualEmbedding(zeros({1, 3, 25, 64})).sizes(),
             (std::vector<int64_t>{1, 2, 64}));
 }
 

@@ -21,7 +21,7 @@
 namespace codiff::models {
 namespace {
 
-constexpr double kTol = 2e-5;
+const double kTol = testing::Tolerance(2e-5);
 constexpr const char* kDir = "fixtures/unet_tiny";
 
 class UNetParityTest : public ::testing::Test {
@@ -32,7 +32,7 @@ class UNetParityTest : public ::testing::Test {
     ASSERT_TRUE(config.ok()) << config.status();
     config_ = *config;
     weights_ = testing::LoadTestTensors(std::string(kDir) + "/weights.safetensors");
-    io_ = testing::LoadTestTensors(std::string(kDir) + "/io.safetensors");
+    io_ = testing::OnTestDevice(testing::LoadTestTensors(std::string(kDir) + "/io.safetensors"));
     ASSERT_FALSE(weights_.empty());
     ASSERT_FALSE(io_.empty());
   }
@@ -47,6 +47,7 @@ class UNetParityTest : public ::testing::Test {
       EXPECT_TRUE(report->missing_optional.empty()) << report->Summary();
     }
     model->eval();
+    testing::MoveToTestDevice(*model);
     return model;
   }
 
@@ -101,8 +102,9 @@ TEST_F(UNetParityTest, TimestepFormsAgree) {
   UNet2DConditionModel model = Build();
   torch::NoGradGuard no_grad;
   // CODiff passes torch.tensor([499]).long(); diffusers broadcasts and casts.
-  const torch::Tensor long_1 = torch::full({1}, 499, torch::kLong);
-  const torch::Tensor float_scalar = torch::scalar_tensor(499.0, torch::kFloat32);
+  const torch::Tensor long_1 = torch::full({1}, 499, torch::kLong).to(testing::TestDevice());
+  const torch::Tensor float_scalar =
+      torch::scalar_tensor(499.0, torch::kFloat32).to(testing::TestDevice());
   const torch::Tensor a = model->forward(Io("sample"), long_1, Io("encoder_hidden_states"));
   const torch::Tensor b = model->forward(Io("sample"), float_scalar, Io("encoder_hidden_states"));
   EXPECT_TRUE(torch::equal(a, b));
@@ -120,6 +122,7 @@ TEST_F(UNetParityTest, DiffusersFolderLoads) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->report.loaded, 686);
   EXPECT_FALSE(loaded->model->is_training());
+  testing::MoveToTestDevice(*loaded->model);
   torch::NoGradGuard no_grad;
   const torch::Tensor out =
       loaded->model->forward(Io("sample"), Io("timestep"), Io("encoder_hidden_states"));

@@ -25,7 +25,7 @@
 namespace codiff::models {
 namespace {
 
-constexpr double kTol = 1e-4;
+const double kTol = testing::Tolerance(1e-4);
 constexpr const char* kDir = "fixtures/vae_tiny";
 
 class VaeParityTest : public ::testing::Test {
@@ -36,7 +36,7 @@ class VaeParityTest : public ::testing::Test {
     ASSERT_TRUE(config.ok()) << config.status();
     config_ = *config;
     weights_ = testing::LoadTestTensors(std::string(kDir) + "/weights.safetensors");
-    io_ = testing::LoadTestTensors(std::string(kDir) + "/io.safetensors");
+    io_ = testing::OnTestDevice(testing::LoadTestTensors(std::string(kDir) + "/io.safetensors"));
     ASSERT_FALSE(weights_.empty());
     ASSERT_FALSE(io_.empty());
   }
@@ -50,6 +50,7 @@ class VaeParityTest : public ::testing::Test {
       EXPECT_TRUE(report->unused.empty()) << report->Summary();
     }
     model->eval();
+    testing::MoveToTestDevice(*model);
     return model;
   }
 
@@ -150,6 +151,7 @@ TEST_F(VaeParityTest, LoadsLegacyAttentionNamesAndConvShapedWeights) {
   auto loaded = LoadDiffusersVae(dir);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->report.loaded, 248);
+  testing::MoveToTestDevice(*loaded->model);
   torch::NoGradGuard no_grad;
   const DiagonalGaussian posterior = loaded->model->Encode(Io("x"));
   EXPECT_TENSOR_NEAR("mean (legacy names)", posterior.mean(), Io("mean"), kTol);
