@@ -37,12 +37,29 @@ void Read(const YAML::Node& node, const char* key, T* out) {
 
 absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
   if (root.IsNull()) return absl::OkStatus();
-  RETURN_IF_ERROR(
-      CheckKeys(root, "config",
-                {"listen", "metrics_listen", "model_dir", "devices", "replicas_per_device", "dtype",
-                 "strategy", "torch_threads", "tile_size", "tile_overlap", "worker_threads",
-                 "batching", "limits", "shutdown_grace_seconds", "max_connection_age_seconds",
-                 "max_connection_age_grace_seconds", "warmup", "log_requests", "tls"}));
+  RETURN_IF_ERROR(CheckKeys(root, "config",
+                            {"listen",
+                             "metrics_listen",
+                             "model_dir",
+                             "devices",
+                             "replicas_per_device",
+                             "dtype",
+                             "strategy",
+                             "torch_threads",
+                             "tile_size",
+                             "tile_overlap",
+                             "worker_threads",
+                             "batching",
+                             "limits",
+                             "shutdown_grace_seconds",
+                             "max_connection_age_seconds",
+                             "max_connection_age_grace_seconds",
+                             "warmup",
+                             "log_requests",
+                             "tls",
+                             "reflection",
+                             "metrics_http",
+                             "auth"}));
   Read(root, "listen", &c->listen);
   Read(root, "metrics_listen", &c->metrics_listen);
   Read(root, "model_dir", &c->model_dir);
@@ -59,6 +76,19 @@ absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
   Read(root, "max_connection_age_grace_seconds", &c->max_connection_age_grace_seconds);
   Read(root, "warmup", &c->warmup);
   Read(root, "log_requests", &c->log_requests);
+  Read(root, "reflection", &c->reflection);
+  if (const auto m = root["metrics_http"]) {
+    RETURN_IF_ERROR(CheckKeys(m, "metrics_http",
+                              {"max_connections", "request_timeout_seconds", "max_request_bytes"}));
+    Read(m, "max_connections", &c->metrics_http.max_connections);
+    Read(m, "request_timeout_seconds", &c->metrics_http.request_timeout_seconds);
+    Read(m, "max_request_bytes", &c->metrics_http.max_request_bytes);
+  }
+  if (const auto a = root["auth"]) {
+    RETURN_IF_ERROR(CheckKeys(a, "auth", {"token_file", "exempt_services"}));
+    Read(a, "token_file", &c->auth.token_file);
+    Read(a, "exempt_services", &c->auth.exempt_services);
+  }
   if (const auto b = root["batching"]) {
     RETURN_IF_ERROR(
         CheckKeys(b, "batching", {"max_batch_size", "max_queue_delay_ms", "max_queue_size"}));
@@ -179,6 +209,12 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (c.max_connection_age_seconds < 0 || c.max_connection_age_grace_seconds < 0) {
     return bad("max_connection_age_seconds and max_connection_age_grace_seconds must be >= 0");
   }
+  if (c.metrics_http.max_connections < 1 || c.metrics_http.max_connections > 4096)
+    return bad("metrics_http.max_connections must be 1..4096");
+  if (c.metrics_http.request_timeout_seconds <= 0 || c.metrics_http.request_timeout_seconds > 300)
+    return bad("metrics_http.request_timeout_seconds must be in (0, 300]");
+  if (c.metrics_http.max_request_bytes < 64 || c.metrics_http.max_request_bytes > (1 << 20))
+    return bad("metrics_http.max_request_bytes must be 64..1048576");
   if (c.tls.cert_file.empty() != c.tls.key_file.empty())
     return bad("tls.cert_file and tls.key_file go together");
   if (!c.tls.client_ca_file.empty() && !c.tls.enabled())

@@ -35,6 +35,24 @@ struct LimitsConfig {
   int max_in_flight = 128;  // requests anywhere in the server
 };
 
+// The metrics endpoint (metrics_listen): an operator's port, plaintext and
+// unauthenticated; bind it to a cluster-internal address, never the internet.
+struct MetricsHttpConfig {
+  int max_connections = 256;           // open at once; more are closed at once
+  double request_timeout_seconds = 5;  // whole exchange: read the request, write the answer
+  int max_request_bytes = 8192;        // request line + headers
+};
+
+// Optional bearer-token authentication (server/auth_interceptor.h).
+struct AuthConfig {
+  // One token per line (blank lines and lines starting with # are skipped).
+  // Empty: no authentication.
+  std::string token_file;
+  // Full gRPC service names callable without a token.
+  std::vector<std::string> exempt_services = {"grpc.health.v1.Health"};
+  bool enabled() const { return !token_file.empty(); }
+};
+
 struct ServerConfig {
   std::string listen = "0.0.0.0:50051";
   std::string metrics_listen = "0.0.0.0:9090";
@@ -63,7 +81,12 @@ struct ServerConfig {
   double max_connection_age_grace_seconds = 900;
   bool warmup = true;
   bool log_requests = true;
+  // gRPC server reflection (grpc.reflection.v1alpha.ServerReflection): lists
+  // and describes the services to anyone who can connect; off by default.
+  bool reflection = false;
   TlsConfig tls;
+  MetricsHttpConfig metrics_http;
+  AuthConfig auth;
 };
 
 // The folder used when neither the file nor --model names one.

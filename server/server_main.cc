@@ -27,6 +27,9 @@
 #include "core/runtime/tile_batcher.h"
 #include "core/util/status_macros.h"
 #include "core/weights/model_folder.h"
+#include "server/auth_interceptor.h"
+#include "server/bearer_tokens.h"
+#include "server/malformed_request_interceptor.h"
 #include "server/restoration_service.h"
 #include "server/server_config.h"
 #include "server/server_metrics.h"
@@ -63,6 +66,20 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const TlsCo
   }
   return grpc::SslServerCredentials(options);
 }
+
+// Drops the reflection plugin, which gRPC's reflection library adds to every
+// ServerBuilder from a static initialiser: reflection is off unless enabled.
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
 
 struct LoadedReplicas {
   std::vector<std::unique_ptr<pipeline::Restorer>> restorers;
@@ -160,7 +177,12 @@ int Serve(int argc, char** argv) {
   torch::set_num_threads(torch_threads);
 
   ServerMetrics metrics;
-  if (absl::Status exposed = metrics.Expose(config.metrics_listen); !exposed.ok()) {
+  MetricsHttpOptions http;
+  http.max_connections = config.metrics_http.max_connections;
+  http.request_timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(config.metrics_http.request_timeout_seconds * 1000));
+  http.max_request_bytes = config.metrics_http.max_request_bytes;
+  if (absl::Status exposed = metrics.Expose(config.metrics_listen, http); !exposed.ok()) {
     std::fprintf(stderr, "codiff-server: %s\n", std::string(exposed.message()).c_str());
     return 1;
   }
@@ -180,9 +202,33 @@ int Serve(int argc, char** argv) {
                  std::string(credentials.status().message()).c_str());
     return 2;
   }
+  std::shared_ptr<const BearerTokens> tokens;
+  if (config.auth.enabled()) {
+    auto loaded = BearerTokens::Load(config.auth.token_file);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "codiff-server: auth: %s\n",
+                   std::string(loaded.status().message()).c_str());
+      return 2;
+    }
+    tokens = std::make_shared<const BearerTokens>(*std::move(loaded));
+  }
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (config.reflection) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  } else {
+    builder.SetOption(std::make_unique<WithoutReflection>());
+  }
+  // Authentication first: an unauthenticated caller learns nothing else.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  if (tokens) {
+    interceptors.push_back(std::make_unique<AuthInterceptorFactory>(
+        tokens, config.auth.exempt_services,
+        std::vector<std::string>{codiff::v1::Restoration::service_full_name()},
+        [&metrics](const std::string&) { metrics.unauthenticated().Increment(); }));
+  }
+  interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int port = 0;
   builder.AddListeningPort(config.listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_message_bytes));
@@ -206,7 +252,9 @@ int Serve(int argc, char** argv) {
   LogEvent({{"event", "listening"},
             {"grpc_port", port},
             {"metrics_port", metric_ports.empty() ? 0 : metric_ports.front()},
-            {"tls", config.tls.enabled()}});
+            {"tls", config.tls.enabled()},
+            {"auth", config.auth.enabled()},
+            {"reflection", config.reflection}});
 
   const auto load_start = Clock::now();
   auto replicas = LoadReplicas(config);

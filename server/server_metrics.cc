@@ -26,6 +26,11 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                   .Name("codiff_dropped_requests_total")
                   .Help("Requests dropped before compute, by reason (deadline, cancelled)")
                   .Register(r);
+  unauthenticated_ = &prometheus::BuildCounter()
+                          .Name("codiff_unauthenticated_requests_total")
+                          .Help("Calls refused UNAUTHENTICATED (missing or invalid bearer token)")
+                          .Register(r)
+                          .Add({});
   model_info_ = &prometheus::BuildGauge()
                      .Name("codiff_model_info")
                      .Help("The served model (always 1; facts in the labels)")
@@ -97,8 +102,8 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                     .Add({});
 }
 
-absl::Status ServerMetrics::Expose(const std::string& listen) {
-  auto server = MetricsHttpServer::Start(listen, registry_);
+absl::Status ServerMetrics::Expose(const std::string& listen, const MetricsHttpOptions& options) {
+  auto server = MetricsHttpServer::Start(listen, registry_, options);
   if (!server.ok()) return server.status();
   exposer_ = *std::move(server);
   return absl::OkStatus();

@@ -27,7 +27,7 @@ class ServerMetrics : public runtime::BatchObserver {
   ServerMetrics();
 
   // Starts the HTTP endpoint on HOST:PORT (serves /metrics).
-  absl::Status Expose(const std::string& listen);
+  absl::Status Expose(const std::string& listen, const MetricsHttpOptions& options = {});
   // The bound ports (useful with port 0).
   std::vector<int> listening_ports() const;
 
@@ -61,6 +61,9 @@ class ServerMetrics : public runtime::BatchObserver {
   prometheus::Counter& bytes_in() { return *bytes_in_; }
   prometheus::Counter& bytes_out() { return *bytes_out_; }
   prometheus::Counter& dropped(const std::string& reason);
+  // Calls refused for a missing or invalid bearer token (no label: the
+  // method name is the caller's to choose).
+  prometheus::Counter& unauthenticated() { return *unauthenticated_; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -69,6 +72,7 @@ class ServerMetrics : public runtime::BatchObserver {
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_duration_;
   prometheus::Family<prometheus::Counter>* dropped_;
+  prometheus::Counter* unauthenticated_;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Family<prometheus::Histogram>* stage_duration_;
   std::map<std::string, prometheus::Histogram*> stage_duration_by_stage_;
