@@ -2,7 +2,7 @@
 // helm (which Debian does not package): Go's text/template with the sprig
 // functions plus the helm built-ins the codiff chart uses (include, tpl,
 // required, toYaml, fromYaml, toJson, .Values, .Release, .Chart,
-// .Template, .Capabilities).
+// .Template, .Capabilities, .Files.Get).
 //
 // Built from Debian packages only (golang-go, golang-github-masterminds-
 // sprig-dev) in GOPATH mode:
@@ -13,11 +13,12 @@
 //
 //	chart-render --chart DIR [-f VALUES.yaml]... [--set a.b=c]...
 //	             [--release NAME] [--namespace NS]
-//	             [--out FILE] [--json FILE] [--notes FILE]
+//	             [--out FILE] [--json FILE] [--notes FILE] [--values-json FILE]
 //
 // --out gets the manifests as one YAML stream with `# Source:` comments (like
 // helm template); --json gets a JSON array of the parsed objects (every
-// document must parse as YAML); --notes gets the rendered NOTES.txt.
+// document must parse as YAML); --notes gets the rendered NOTES.txt;
+// --values-json gets the merged values (for the values.schema.json check).
 package main
 
 import (
@@ -223,6 +224,22 @@ type capabilities struct {
 	APIVersions apiVersions
 }
 
+// chartFiles is helm's .Files: Get reads a file inside the chart folder
+// (helm cannot read outside it either); a missing file reads as "".
+type chartFiles struct{ dir string }
+
+func (f chartFiles) Get(name string) string {
+	clean := filepath.Clean(name)
+	if filepath.IsAbs(clean) || strings.HasPrefix(clean, "..") {
+		return ""
+	}
+	data, err := os.ReadFile(filepath.Join(f.dir, clean))
+	if err != nil {
+		return ""
+	}
+	return string(data)
+}
+
 type apiVersions []string
 
 func (a apiVersions) Has(v string) bool {
@@ -241,6 +258,7 @@ func main() {
 	outPath := flag.String("out", "", "write the YAML stream here (default stdout)")
 	jsonPath := flag.String("json", "", "write the parsed objects here as a JSON array")
 	notesPath := flag.String("notes", "", "write the rendered NOTES.txt here")
+	valuesJSON := flag.String("values-json", "", "write the merged values here as JSON")
 	var valueFiles, sets multiFlag
 	flag.Var(&valueFiles, "f", "values file merged over the chart's values.yaml (repeatable)")
 	flag.Var(&sets, "set", "key.path=value (repeatable)")
@@ -249,13 +267,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chart-render: --chart is required")
 		os.Exit(2)
 	}
-	if err := run(*chartDir, *release, *namespace, valueFiles, sets, *outPath, *jsonPath, *notesPath); err != nil {
+	if err := run(*chartDir, *release, *namespace, valueFiles, sets, *outPath, *jsonPath, *notesPath, *valuesJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "chart-render:", err)
 		os.Exit(1)
 	}
 }
 
-func run(chartDir, release, namespace string, valueFiles, sets []string, outPath, jsonPath, notesPath string) error {
+func run(chartDir, release, namespace string, valueFiles, sets []string, outPath, jsonPath, notesPath, valuesJSON string) error {
 	chartMeta, err := readYAMLMap(filepath.Join(chartDir, "Chart.yaml"))
 	if err != nil {
 		return err
@@ -282,6 +300,16 @@ func run(chartDir, release, namespace string, valueFiles, sets []string, outPath
 	}
 	for _, s := range sets {
 		if err := setValue(values, s); err != nil {
+			return err
+		}
+	}
+
+	if valuesJSON != "" {
+		data, err := json.MarshalIndent(values, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(valuesJSON, data, 0o644); err != nil {
 			return err
 		}
 	}
@@ -314,6 +342,7 @@ func run(chartDir, release, namespace string, valueFiles, sets []string, outPath
 		return map[string]interface{}{
 			"Values": values,
 			"Chart":  chart,
+			"Files":  chartFiles{dir: chartDir},
 			"Release": map[string]interface{}{
 				"Name": release, "Namespace": namespace, "Service": "Helm",
 				"IsInstall": true, "IsUpgrade": false, "Revision": 1,
