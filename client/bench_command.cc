@@ -18,6 +18,7 @@
 #include "client/grpc_status_text.h"
 #include "client/input_expansion.h"
 #include "client/input_reader.h"
+#include "client/latency_stats.h"
 #include "codiff/v1/codiff.grpc.pb.h"
 
 namespace codiff::client {
@@ -44,12 +45,6 @@ constexpr char kBenchDescription[] =
     "reports. The restored images are discarded.\n"
     "\n"
     "Exit status: 0 done, 1 a request failed, 2 usage error, 3 server unreachable.";
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 }  // namespace
 

@@ -11,6 +11,7 @@ int QfCommand(int argc, char** argv);
 int HealthCommand(int argc, char** argv);
 int InfoCommand(int argc, char** argv);
 int BenchCommand(int argc, char** argv);
+int LoadCommand(int argc, char** argv);
 
 // Prints "codiff <command>: <message>" and a pointer to --help; returns 2.
 int UsageError(const char* command, const std::string& message);

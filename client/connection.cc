@@ -8,6 +8,10 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <grpcpp/support/client_interceptor.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
 
 namespace codiff::client {
 namespace {
@@ -20,6 +24,44 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& 
   return s.str();
 }
 
+// Adds `authorization: Bearer <token>` to every call's initial metadata.
+class BearerTokenInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerTokenInterceptor(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({"authorization", *header_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class BearerTokenInterceptorFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerTokenInterceptorFactory(const std::string& token) : header_("Bearer " + token) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new BearerTokenInterceptor(&header_);
+  }
+
+ private:
+  std::string header_;
+};
+
+absl::StatusOr<std::string> ReadToken(const std::string& path) {
+  auto text = ReadPem(path, "--token-file");
+  if (!text.ok()) return text.status();
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty() && line.front() != '#') return std::string(line);
+  }
+  return absl::InvalidArgumentError("--token-file " + path + " holds no token");
+}
+
 }  // namespace
 
 std::vector<OptionSpec> ConnectionOptionSpecs() {
@@ -30,6 +72,8 @@ std::vector<OptionSpec> ConnectionOptionSpecs() {
       {"cert", 0, "FILE", "PEM client certificate for mutual TLS (with --key)"},
       {"key", 0, "FILE", "PEM private key of --cert"},
       {"connect-timeout", 0, "SECONDS", "give up connecting after this long, exit 3 (default 5)"},
+      {"token-file", 0, "FILE",
+       "send the bearer token in FILE (first line; default: $CODIFF_TOKEN, if set)"},
   };
 }
 
@@ -48,6 +92,13 @@ absl::StatusOr<ConnectionOptions> ConnectionOptionsFrom(const CommandLine& line)
   auto timeout = line.GetSeconds("connect-timeout", 5);
   if (!timeout.ok()) return timeout.status();
   o.connect_timeout_s = *timeout;
+  if (line.Has("token-file")) {
+    auto token = ReadToken(line.Get("token-file"));
+    if (!token.ok()) return token.status();
+    o.token = *std::move(token);
+  } else if (const char* token = std::getenv("CODIFF_TOKEN"); token != nullptr) {
+    o.token = std::string(absl::StripAsciiWhitespace(token));
+  }
   return o;
 }
 
@@ -80,7 +131,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ConnectionOptio
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(options.server, credentials, args);
+  if (options.token.empty()) return grpc::CreateCustomChannel(options.server, credentials, args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<BearerTokenInterceptorFactory>(options.token));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(options.server, credentials, args,
+                                                                 std::move(interceptors));
 }
 
 bool WaitUntilConnected(grpc::Channel& channel, const ConnectionOptions& options) {

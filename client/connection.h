@@ -23,16 +23,23 @@ struct ConnectionOptions {
   std::string cert_file;  // client certificate (mTLS), with key_file
   std::string key_file;
   double connect_timeout_s = 5;
+  // Sent as `authorization: Bearer <token>` on every call; empty: none.
+  std::string token;
 };
 
-// --server, --tls, --ca, --cert, --key, --connect-timeout.
+// --server, --tls, --ca, --cert, --key, --connect-timeout, --token-file.
 std::vector<OptionSpec> ConnectionOptionSpecs();
 
 // Reads the options above; the address defaults to $CODIFF_SERVER, then
-// localhost:50051. --ca/--cert/--key imply --tls.
+// localhost:50051. --ca/--cert/--key imply --tls. The token is the first
+// line of --token-file that is neither blank nor a # comment, else
+// $CODIFF_TOKEN, else none.
 absl::StatusOr<ConnectionOptions> ConnectionOptionsFrom(const CommandLine& line);
 
-// Fails only when a certificate or key file cannot be read.
+// Fails only when a certificate or key file cannot be read. With a token,
+// every call on the channel carries it (a client interceptor adds the
+// metadata, so it works on plaintext channels too, where gRPC refuses call
+// credentials; send tokens in clear text only on a network you trust).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ConnectionOptions& options);
 
 // Waits up to connect_timeout_s for the channel to connect (TCP + TLS

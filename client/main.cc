@@ -4,6 +4,7 @@
 //   codiff health                         readiness (exit 0 only when SERVING)
 //   codiff info                           the served model and its settings
 //   codiff bench IMAGE                    median Restore wall time per mode
+//   codiff load FOLDER                    N concurrent callers for S seconds
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -26,6 +27,8 @@ constexpr char kUsage[] =
     "  health                        readiness check; exit 0 only when SERVING\n"
     "  info                          the served model, its limits and batching\n"
     "  bench IMAGE [--runs N]        median wall time of Restore in each mode\n"
+    "  load FOLDER [-c N] [-d S]     load test: N callers for S seconds; throughput,\n"
+    "                                latency percentiles, statuses, server memory\n"
     "\n"
     "The server is --server HOST:PORT, else $CODIFF_SERVER, else localhost:50051.\n"
     "Run 'codiff COMMAND --help' for a command's options.\n"
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   if (command == "health") return HealthCommand(argc - 1, argv + 1);
   if (command == "info") return InfoCommand(argc - 1, argv + 1);
   if (command == "bench") return BenchCommand(argc - 1, argv + 1);
+  if (command == "load") return LoadCommand(argc - 1, argv + 1);
   std::fprintf(stderr, "codiff: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitUsage;
 }
