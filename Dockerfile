@@ -4,17 +4,26 @@
 # CPU (default):
 #   docker build -t codiff-server:0.1.0 .
 #
-# CUDA: the same code with `devices: [cuda:0]` in the config. Supply a CUDA
-# build of LibTorch (the "cxx11 ABI, shared with deps" archive, unpacked; its
-# CUDA must match Debian 12's nvidia-cuda-toolkit 11.8, i.e. a cu118 build)
-# as a named build context:
-#   docker build -t codiff-server:0.1.0-cuda --build-arg VARIANT=cuda \
-#     --build-context libtorch=/path/to/libtorch .
-# The CUDA runtime libraries (cudart, cuBLAS, cuDNN) come with that LibTorch;
-# the driver comes from the host through the NVIDIA container toolkit
-# (`docker run --gpus all`, or the nvidia RuntimeClass on Kubernetes).
-# RUNTIME_IMAGE may name an NVIDIA CUDA base image instead of Debian slim
-# when it is Debian 12 based (the runtime packages below are Debian 12's).
+# CUDA (UNTESTED: never built here; our machines cannot pull NVIDIA's
+# images): the same code with `devices: [cuda:0]` in the config.
+#   builder: nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04 (CUDA 12.6 + cuDNN 9
+#            headers, which CUDA LibTorch's CMake config needs; Debian 12 has
+#            no cuDNN development package), build packages from Ubuntu 24.04
+#            (the same gRPC 1.51 / protobuf 3.21 / absl 20220623 as Debian 12);
+#   LibTorch: 2.6.0+cu126, "cxx11 ABI, shared with deps", pinned, fetched
+#            outside the build and passed as a named build context:
+#     curl -LO https://download.pytorch.org/libtorch/cu126/libtorch-cxx11-abi-shared-with-deps-2.6.0%2Bcu126.zip
+#     sha256sum libtorch-*.zip   # record it next to the image tag
+#     unzip -q libtorch-*.zip    # -> ./libtorch
+#     docker build -t codiff-server:0.1.0-cuda --build-arg VARIANT=cuda \
+#       --build-context libtorch=./libtorch .
+#   runtime: nvidia/cuda:12.6.3-base-ubuntu24.04 (sets NVIDIA_VISIBLE_DEVICES
+#            for the NVIDIA container toolkit), LibTorch's own CUDA/cuDNN
+#            libraries, the server's other shared libraries copied from the
+#            builder; no Debian CPU LibTorch.
+# The driver comes from the host (`docker run --gpus all`, or the nvidia
+# RuntimeClass on Kubernetes). tests/deploy/dockerfile_test.py checks the
+# stages' bases and environment (there is no hadolint in Debian).
 #
 # Run:
 #   docker run -p 50051:50051 -p 9090:9090 codiff-server:0.1.0
@@ -24,42 +33,69 @@
 # Environment: CODIFF_CONFIG (a config file), CODIFF_MODEL (a model folder),
 # CODIFF_SERVER (address `codiff health` checks); flags win over both.
 
+# cpu (default) or cuda: picks the builder-* and runtime-* stages below.
 ARG VARIANT=cpu
-ARG BUILDER_IMAGE=debian:bookworm
-ARG RUNTIME_IMAGE=debian:bookworm-slim
+ARG CPU_BUILDER_IMAGE=debian:bookworm
+ARG CPU_RUNTIME_IMAGE=debian:bookworm-slim
+ARG CUDA_BUILDER_IMAGE=nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04
+ARG CUDA_RUNTIME_IMAGE=nvidia/cuda:12.6.3-base-ubuntu24.04
+ARG LIBTORCH_VERSION=2.6.0+cu126
 
 # Empty unless `--build-context libtorch=DIR` supplies a CUDA LibTorch.
 FROM scratch AS libtorch
 
 # ---------------------------------------------------------------------------
-FROM ${BUILDER_IMAGE} AS builder
-ARG VARIANT
+# CPU builder: Debian 12 with Debian's LibTorch.
+FROM ${CPU_BUILDER_IMAGE} AS builder-cpu
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 # The install script first, alone, so its layer is cached across code changes.
 COPY scripts/install-deps.sh scripts/install-deps.sh
 # The one install script that the README, CI and the fresh-machine check use.
 RUN bash scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
-COPY --from=libtorch / /opt/libtorch/
-RUN if [ "$VARIANT" = cuda ]; then \
-      test -f /opt/libtorch/share/cmake/Torch/TorchConfig.cmake || \
-        { echo "VARIANT=cuda needs --build-context libtorch=DIR (a CUDA LibTorch)" >&2; exit 1; }; \
-      sed -i 's/^Components: main$/Components: main contrib non-free non-free-firmware/' \
-        /etc/apt/sources.list.d/debian.sources; \
-      apt-get update -qq && \
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        nvidia-cuda-toolkit && rm -rf /var/lib/apt/lists/*; \
-    fi
 COPY . .
 # The project's build script (Release), installed under /opt/codiff with the
 # baked-in model folder compiled in as the default.
-RUN extra=(); \
-    if [ "$VARIANT" = cuda ]; then extra+=(-DCMAKE_PREFIX_PATH=/opt/libtorch); fi; \
-    CODIFF_BUILD_DIR=/build bash scripts/build.sh -DCODIFF_BUILD_TESTS=OFF \
+RUN CODIFF_BUILD_DIR=/build bash scripts/build.sh -DCODIFF_BUILD_TESTS=OFF \
       -DCMAKE_INSTALL_PREFIX=/opt/codiff \
-      -DCODIFF_DEFAULT_MODEL_DIR=/opt/codiff/models/default "${extra[@]}" && \
+      -DCODIFF_DEFAULT_MODEL_DIR=/opt/codiff/models/default && \
     cmake --install /build && \
-    test -x /opt/codiff/bin/codiff-server
+    test -x /opt/codiff/bin/codiff-server && mkdir -p /opt/libtorch
+
+# ---------------------------------------------------------------------------
+# CUDA builder (untested here): NVIDIA's CUDA + cuDNN devel image, the pinned
+# CUDA LibTorch from the build context, Ubuntu 24.04's build packages (no
+# Debian/Ubuntu LibTorch).
+FROM ${CUDA_BUILDER_IMAGE} AS builder-cuda
+ARG LIBTORCH_VERSION
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /src
+RUN apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      build-essential cmake ninja-build pkg-config git \
+      libopenblas-dev libopencv-dev libjpeg-dev libssl-dev libgoogle-perftools-dev \
+      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+      libabsl-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev && \
+    rm -rf /var/lib/apt/lists/*
+COPY --from=libtorch / /opt/libtorch/
+RUN test -f /opt/libtorch/share/cmake/Torch/TorchConfig.cmake || \
+      { echo "VARIANT=cuda needs --build-context libtorch=DIR (LibTorch ${LIBTORCH_VERSION})" >&2; exit 1; }; \
+    grep -q "${LIBTORCH_VERSION}" /opt/libtorch/build-version || \
+      echo "WARNING: LibTorch is $(cat /opt/libtorch/build-version), not ${LIBTORCH_VERSION}" >&2
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCODIFF_BUILD_TESTS=OFF \
+      -DCMAKE_PREFIX_PATH=/opt/libtorch -DCMAKE_INSTALL_PREFIX=/opt/codiff \
+      -DCODIFF_DEFAULT_MODEL_DIR=/opt/codiff/models/default && \
+    cmake --build /build && cmake --install /build && \
+    test -x /opt/codiff/bin/codiff-server && \
+    mkdir -p /opt/codiff/lib && \
+    ldd /opt/codiff/bin/* | awk '/=> \// {print $3}' | sort -u | \
+      grep -v -E '^/opt/libtorch/|/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' | \
+      xargs -r cp -L -t /opt/codiff/lib
+
+# ---------------------------------------------------------------------------
+# Both variants: the model folder and the default config.
+FROM builder-${VARIANT} AS builder
 # The bundled model (issue 7). A checkout without models/default/model.yaml
 # gets a seeded random `small` model so that the image still starts; its
 # model.yaml says `trained: false`.
@@ -74,12 +110,12 @@ COPY deploy/server-config.yaml /opt/codiff/etc/config.yaml
 RUN sed -i 's|^model_dir: ""|model_dir: "/opt/codiff/models/default"|' /opt/codiff/etc/config.yaml
 
 # ---------------------------------------------------------------------------
-FROM ${RUNTIME_IMAGE} AS runtime
-ARG VARIANT
+# CPU runtime: Debian 12 slim with the runtime packages (the shared objects
+# of libtorch-dev, libopencv-dev, libgrpc++-dev, libprotobuf-dev,
+# libyaml-cpp-dev, prometheus-cpp-dev, libabsl-dev). No NVIDIA_* variables:
+# nothing here uses a GPU.
+FROM ${CPU_RUNTIME_IMAGE} AS runtime-cpu
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# Runtime libraries only (the shared objects of libtorch-dev, libopencv-dev,
-# libgrpc++-dev, libprotobuf-dev, libyaml-cpp-dev, prometheus-cpp-dev,
-# libabsl-dev); `ldd` below proves nothing is missing.
 RUN apt-get update -qq && \
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libtorch1.13 libopenblas0-pthread \
@@ -88,13 +124,26 @@ RUN apt-get update -qq && \
       libyaml-cpp0.7 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
       libabsl20220623 libssl3 libtcmalloc-minimal4 ca-certificates tini && \
     rm -rf /var/lib/apt/lists/*
+ENV LD_LIBRARY_PATH=/opt/libtorch/lib
+
+# CUDA runtime (untested here): NVIDIA's base image (CUDA runtime and the
+# NVIDIA_VISIBLE_DEVICES / NVIDIA_DRIVER_CAPABILITIES the container toolkit
+# reads); LibTorch brings its CUDA and cuDNN libraries, the builder copied
+# the server's other shared libraries to /opt/codiff/lib.
+FROM ${CUDA_RUNTIME_IMAGE} AS runtime-cuda
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      ca-certificates tini && \
+    rm -rf /var/lib/apt/lists/*
+ENV LD_LIBRARY_PATH=/opt/libtorch/lib:/opt/codiff/lib
+
+# ---------------------------------------------------------------------------
+FROM runtime-${VARIANT} AS runtime
 COPY --from=builder /opt/libtorch /opt/libtorch
 COPY --from=builder /opt/codiff /opt/codiff
 ENV PATH=/opt/codiff/bin:$PATH \
-    LD_LIBRARY_PATH=/opt/libtorch/lib \
-    CODIFF_SERVER=127.0.0.1:50051 \
-    NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+    CODIFF_SERVER=127.0.0.1:50051
 RUN missing=$(ldd /opt/codiff/bin/* | grep "not found" || true); \
     if [ -n "$missing" ]; then echo "missing runtime libraries: $missing" >&2; exit 1; fi
 RUN groupadd --system --gid 10001 codiff && \

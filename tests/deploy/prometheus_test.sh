@@ -3,9 +3,12 @@
 # prometheus with deploy/prometheus.yml (target rewritten to the server's
 # metrics port, alert rules loaded), causes a known number of requests,
 # waits for a scrape and asks Prometheus's HTTP API that
-#   up{job="codiff"} == 1 and
+#   up{job="codiff",container="codiff-server"} == 1 (the label the alert
+#   rules select on) and
 #   codiff_requests_total{method="GetModelInfo",code="OK"} == the count we caused,
-# then runs `promtool check rules deploy/alerts.yml`.
+# that the evaluated alert rules have CodiffReplicaDown and
+# CodiffAllReplicasDown neither pending nor firing while the server is up,
+# then runs `promtool check rules` / `promtool test rules` on deploy/.
 #
 #   bash tests/deploy/prometheus_test.sh SERVER_BINARY MODEL_DIR [CLIENT_BINARY]
 #
@@ -124,6 +127,7 @@ echo "caused: $requests GetModelInfo calls; the server's counter should read $ex
 mkdir -p "$work/prom/data"
 sed -e "s/codiff-server:9090/127.0.0.1:$metrics_port/" \
   -e 's/scrape_interval: 15s/scrape_interval: 1s/' \
+  -e 's/evaluation_interval: 15s/evaluation_interval: 1s/' \
   "$root/deploy/prometheus.yml" >"$work/prom/prometheus.yml"
 cp "$root/deploy/alerts.yml" "$work/prom/alerts.yml"
 grep -q "127.0.0.1:$metrics_port" "$work/prom/prometheus.yml" || { echo "FAIL target not rewritten"; exit 1; }
@@ -137,7 +141,7 @@ query() {  # prints the first result's value, or nothing
 }
 up="" count=""
 for _ in $(seq 1 120); do
-  up=$(query 'up{job="codiff"}')
+  up=$(query 'up{job="codiff",container="codiff-server"}')
   count=$(query 'codiff_requests_total{job="codiff",method="GetModelInfo",code="OK"}')
   [ "$up" = 1 ] && [ -n "$count" ] && [ "$count" = "$expected" ] && break
   sleep 0.5
@@ -153,6 +157,28 @@ fi
 rules=$(curl -fs "http://127.0.0.1:$prom_port/api/v1/rules" |
   python3 -c 'import json,sys; print(sum(len(g["rules"]) for g in json.load(sys.stdin)["data"]["groups"]))' || echo 0)
 if [ "$rules" -gt 0 ]; then echo "ok   Prometheus loaded $rules alert rules"; else echo "FAIL no rules loaded"; failed=1; fi
+# The rules as Prometheus evaluates them: with the server up, neither
+# down-alert may be pending or firing (the old job="codiff"-bound rules fired
+# CodiffAllReplicasDown under any other job name).
+evaluated=""
+for _ in $(seq 1 40); do
+  evaluated=$(curl -fs "http://127.0.0.1:$prom_port/api/v1/rules" | python3 -c '
+import json, sys
+rules = [r for g in json.load(sys.stdin)["data"]["groups"] for r in g["rules"]]
+print(sum(1 for r in rules if not r.get("lastEvaluation", "").startswith("0001")))' 2>/dev/null || true)
+  [ "${evaluated:-0}" -gt 0 ] && break
+  sleep 0.5
+done
+sleep 2
+down=$(curl -fsG "http://127.0.0.1:$prom_port/api/v1/query" \
+  --data-urlencode 'query=ALERTS{alertname=~"CodiffReplicaDown|CodiffAllReplicasDown"}' |
+  python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["result"]))' || echo error)
+if [ "${evaluated:-0}" -gt 0 ] && [ "$down" = 0 ]; then
+  echo "ok   rules evaluated ($evaluated); no down alert pending or firing with the server up"
+else
+  echo "FAIL down alerts with the server up: '$down' (rules evaluated: '$evaluated')"
+  failed=1
+fi
 
 # 4. The alert rules.
 promtool check rules "$root/deploy/alerts.yml" || failed=1

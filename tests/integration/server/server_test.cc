@@ -77,7 +77,9 @@ std::unique_ptr<ServerProcess> StartServer(const std::string& extra_yaml) {
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = StartServer("limits:\n  max_pixels: 250000\nbatching:\n  max_queue_delay_ms: 2\n")
+    server_ = StartServer(
+                  "limits:\n  max_pixels: 250000\nbatching:\n  max_queue_delay_ms: 2\n"
+                  "reflection: true\n")
                   .release();
   }
   static void TearDownTestSuite() {
