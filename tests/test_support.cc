@@ -1,5 +1,7 @@
 #include "tests/test_support.h"
 
+#include "core/runtime/device.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +62,16 @@ TensorMap OnTestDevice(TensorMap tensors) {
   return tensors;
 }
 
-void MoveToTestDevice(torch::nn::Module& module) { module.to(TestDevice(), TestDtype()); }
+void MoveToTestDevice(torch::nn::Module& module) {
+  runtime::UseIeeeFloat32();
+  module.to(TestDevice(), TestDtype());
+}
+
+double ScaledTolerance(double tol, const torch::Tensor& expected) {
+  if (TestDtype() == torch::kFloat32) return tol;
+  const double scale =
+      expected.detach().abs().max().to(torch::kCPU, torch::kFloat64).item<double>();
+  return std::max(tol, 0.1 * scale);
+}
 
 }  // namespace codiff::testing

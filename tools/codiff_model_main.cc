@@ -250,6 +250,7 @@ absl::StatusOr<DemoSetup> ParseDemoSetup(const Args& args) {
   ASSIGN_OR_RETURN(setup.device, runtime::ParseDevice(option("device", "cpu")));
   ASSIGN_OR_RETURN(setup.dtype,
                    runtime::ParseComputeDtype(option("dtype", "float32"), setup.device));
+  runtime::UseIeeeFloat32();
   torch::set_num_threads(static_cast<int>(setup.threads));
   return setup;
 }

@@ -1,5 +1,7 @@
 #include "core/models/one_step_generator.h"
 
+#include <torch/cuda.h>
+
 #include <chrono>
 
 #include <torch/torch.h>
@@ -27,10 +29,25 @@ OneStepGeneratorImpl::OneStepGeneratorImpl(const ModelArchitecture& arch)
   }
 }
 
-StageTimer::StageTimer(double* slot) : slot_(slot), start_(std::chrono::steady_clock::now()) {}
+namespace {
+
+// CUDA kernels run after their launch returns; a stage's time is its work
+// only if the device has finished the previous stage and this one.
+void WaitForCuda() {
+  static const bool cuda = torch::cuda::is_available();
+  if (cuda) torch::cuda::synchronize();
+}
+
+}  // namespace
+
+StageTimer::StageTimer(double* slot) : slot_(slot) {
+  if (slot_ != nullptr) WaitForCuda();
+  start_ = std::chrono::steady_clock::now();
+}
 
 StageTimer::~StageTimer() {
   if (slot_ != nullptr) {
+    WaitForCuda();
     *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
 }

@@ -1,5 +1,6 @@
 #include "core/runtime/device.h"
 
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
@@ -58,6 +59,11 @@ absl::StatusOr<torch::ScalarType> ParseComputeDtype(const std::string& name,
                      "convolutions; use float32 on CPUs and half precision on a CUDA device"));
   }
   return type;
+}
+
+void UseIeeeFloat32() {
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
 }
 
 }  // namespace codiff::runtime

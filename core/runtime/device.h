@@ -24,4 +24,11 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& name);
 absl::StatusOr<torch::ScalarType> ParseComputeDtype(const std::string& name,
                                                     const torch::Device& device);
 
+// float32 means IEEE float32 on CUDA too: LibTorch's default lets cuDNN run
+// float32 convolutions in TF32 (10-bit mantissa), which moved the VAE
+// parity fixture's output by 9e-3 on an H200, 90x the CPU-vs-reference
+// difference. Who wants that speed asks for float16 or bfloat16, which are
+// faster still. Process-wide; called wherever a model is placed.
+void UseIeeeFloat32();
+
 }  // namespace codiff::runtime

@@ -1,5 +1,7 @@
 #include "core/weights/model_folder.h"
 
+#include "core/runtime/device.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -182,6 +184,7 @@ absl::StatusOr<LoadedModel> LoadModelFolder(const std::string& dir,
   }
   RETURN_IF_ERROR(CatchTorchErrors("placing the model", [&] {
     if (options.merge_lora) models::MergeAndRemoveLora(*loaded.generator);
+    runtime::UseIeeeFloat32();
     loaded.generator->to(options.device, options.dtype);
     loaded.generator->eval();
   }));

@@ -46,9 +46,8 @@ class PipelineParityTest : public ::testing::Test {
     LoadPart(*generator_->unet(), "fixtures/unet_tiny/weights.safetensors");
     LoadPart(*generator_->vae(), "fixtures/vae_tiny/weights.safetensors");
     generator_->eval();
-    generator_->to(testing::TestDevice(), testing::TestDtype());
-    io_ = testing::LoadTestTensors("fixtures/pipeline_tiny/io.safetensors");
-    for (auto& [name, t] : io_) t = t.to(testing::TestDevice(), testing::TestDtype());
+    testing::MoveToTestDevice(*generator_);
+    io_ = testing::OnTestDevice(testing::LoadTestTensors("fixtures/pipeline_tiny/io.safetensors"));
   }
   OneStepGenerator generator_{nullptr};
   TensorMap io_;
