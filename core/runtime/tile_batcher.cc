@@ -13,10 +13,15 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 }  // namespace
 
 absl::Status Expiry::Check(Clock::time_point now) const {
-  if (cancelled && cancelled()) return absl::CancelledError("the client cancelled the request");
-  if (now >= deadline) {
-    return absl::DeadlineExceededError("deadline passed before compute; the request was dropped");
+  // gRPC cancels a call when its deadline passes, so a cancellation that
+  // comes with the deadline (or within a clock tick of it) is the deadline.
+  constexpr auto kClockSkew = std::chrono::milliseconds(50);
+  const bool past_deadline = deadline != Clock::time_point::max() && now + kClockSkew >= deadline;
+  if (past_deadline && (now >= deadline || (cancelled && cancelled()))) {
+    return absl::DeadlineExceededError(
+        "the deadline passed; the rest of the request's compute was dropped");
   }
+  if (cancelled && cancelled()) return absl::CancelledError("the client cancelled the request");
   return absl::OkStatus();
 }
 
@@ -127,16 +132,22 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and everything admitted is done
 
-    // Drop work whose caller can no longer use the answer, before computing.
+    // Drop work whose caller can no longer use the answer: requests not yet
+    // started, and the remaining tiles of started ones (tiles already in a
+    // batch finish, their outputs are discarded).
     const auto now = Clock::now();
     for (auto it = queue_.begin(); it != queue_.end();) {
       auto& e = **it;
-      absl::Status expired = e.started ? absl::OkStatus() : e.expiry().Check(now);
+      absl::Status expired = e.expiry().Check(now);
       if (expired.ok()) {
         ++it;
         continue;
       }
-      ReleaseSlot();
+      if (e.started) {
+        e.failed = true;
+      } else {
+        ReleaseSlot();
+      }
       observer_->Dropped(expired);
       auto owner = *it;
       if (owner->job) {

@@ -44,8 +44,8 @@ struct TileJobResult {
   models::StageSeconds stages;  // of those batches, per stage
 };
 
-// Work that is dropped (never computed) once its deadline passes or its
-// caller goes away.
+// Work that is dropped once its deadline passes or its caller goes away:
+// before it starts, or between model calls (its remaining tiles).
 struct Expiry {
   Clock::time_point deadline = Clock::time_point::max();
   std::function<bool()> cancelled;  // may be empty

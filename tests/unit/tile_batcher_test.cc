@@ -150,6 +150,43 @@ TEST(TileBatcherTest, CancelledCallerIsDroppedBeforeCompute) {
   EXPECT_EQ(recorder.dropped(), std::vector<absl::StatusCode>({absl::StatusCode::kCancelled}));
 }
 
+// A 4-tile request whose deadline passes during its first batch: its other
+// tiles are never computed (at most the one in flight finishes).
+TEST(TileBatcherTest, DeadlinePassingMidRequestDropsTheRemainingTiles) {
+  Recorder recorder;
+  TileBatcher batcher(Options(1, 0), &recorder);
+  auto replicas = TinyReplica();
+  // Time one tile, so the deadline can be set to fall inside the first.
+  const torch::Tensor one = torch::rand({1, 3, 64, 64});
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(replicas[0]->RunTiles(one, pipeline::RestoreMode::kPerceptual, {{}}).ok());
+  }
+  const auto per_tile = (Clock::now() - t0) / 3;
+  batcher.Start(std::move(replicas));
+  Expiry expiry;
+  expiry.deadline = Clock::now() + per_tile / 2;
+  auto result = Submit(batcher, torch::rand({4, 3, 64, 64}), expiry).get();
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  const std::vector<int> batches = recorder.batches();
+  EXPECT_GE(batches.size(), 1u);
+  EXPECT_LE(batches.size(), 2u) << "tiles computed after the deadline";
+  EXPECT_EQ(recorder.dropped(),
+            std::vector<absl::StatusCode>({absl::StatusCode::kDeadlineExceeded}));
+}
+
+TEST(TileBatcherTest, CancellationAtTheDeadlineCountsAsDeadline) {
+  Expiry expiry;
+  expiry.deadline = Clock::now() - std::chrono::milliseconds(1);
+  expiry.cancelled = [] { return true; };  // what gRPC does when the deadline passes
+  EXPECT_EQ(expiry.Check(Clock::now()).code(), absl::StatusCode::kDeadlineExceeded);
+  expiry.deadline = Clock::now() + std::chrono::hours(1);
+  EXPECT_EQ(expiry.Check(Clock::now()).code(), absl::StatusCode::kCancelled);
+  expiry.cancelled = [] { return false; };
+  EXPECT_TRUE(expiry.Check(Clock::now()).ok());
+}
+
 TEST(TileBatcherTest, QueueSlotsAreBounded) {
   TileBatcher batcher(Options(8, 0), nullptr);  // not started: nothing drains
   for (int i = 0; i < 16; ++i) EXPECT_TRUE(batcher.TryReserve());
