@@ -48,4 +48,18 @@ void WriteRequestLog(const RequestLogRecord& record) {
   std::fprintf(stderr, "%s\n", FormatRequestLog(record).c_str());
 }
 
+void RecordOutput(const runtime::RestoreOutput& output, RequestLogRecord* record) {
+  record->pixels = output.pixels;
+  record->queue_seconds = output.queue_seconds;
+  record->compute_seconds = output.compute_seconds;
+  record->cave_seconds = output.stages.cave + output.stages.projection;
+  record->vae_encode_seconds = output.stages.vae_encode;
+  record->unet_seconds = output.stages.unet;
+  record->vae_decode_seconds = output.stages.vae_decode;
+  record->finish_seconds = output.finish_seconds;
+  record->tiles = output.tiles;
+  if (output.has_qf) record->qf = output.predicted_qf;
+  record->bytes_out = static_cast<int64_t>(output.image.size());
+}
+
 }  // namespace codiff::server

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/runtime/restore_flow.h"
+
 namespace codiff::server {
 
 struct RequestLogRecord {
@@ -33,5 +35,8 @@ struct RequestLogRecord {
 std::string FormatRequestLog(const RequestLogRecord& record);
 
 void WriteRequestLog(const RequestLogRecord& record);
+
+// Copies a finished restore's sizes and timings into its log record.
+void RecordOutput(const runtime::RestoreOutput& output, RequestLogRecord* record);
 
 }  // namespace codiff::server

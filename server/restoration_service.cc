@@ -1,15 +1,12 @@
 #include "server/restoration_service.h"
 
 #include <memory>
-#include <mutex>
-#include <queue>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/image/image_decoder.h"
-#include "core/image/image_encoder.h"
 #include "core/image/jpeg_header.h"
 #include "server/request_log.h"
+#include "server/restore_stream_call.h"
 #include "server/status_conversion.h"
 
 namespace codiff::server {
@@ -20,80 +17,6 @@ namespace v1 = ::codiff::v1;
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 constexpr size_t kMaxRequestIdBytes = 256;
-
-absl::StatusOr<image::EncodeOptions> ToEncodeOptions(const v1::RestoreOptions& o) {
-  image::EncodeOptions out;
-  switch (o.output_format()) {
-    case v1::IMAGE_FORMAT_UNSPECIFIED:
-    case v1::IMAGE_FORMAT_PNG:
-      out.format = image::ImageFormat::kPng;
-      break;
-    case v1::IMAGE_FORMAT_JPEG:
-      out.format = image::ImageFormat::kJpeg;
-      break;
-    case v1::IMAGE_FORMAT_WEBP:
-      out.format = image::ImageFormat::kWebp;
-      break;
-    default:
-      return absl::InvalidArgumentError("unknown output_format");
-  }
-  if (o.output_quality() < 0 || o.output_quality() > 100) {
-    return absl::InvalidArgumentError("output_quality must be 0..100");
-  }
-  out.quality = o.output_quality() == 0 ? 95 : o.output_quality();
-  return out;
-}
-
-// `default_mode`: what the served model runs when the request names no mode.
-absl::StatusOr<pipeline::RestoreOptions> ToRestoreOptions(const v1::RestoreOptions& o,
-                                                          pipeline::RestoreMode default_mode) {
-  pipeline::RestoreOptions out;
-  switch (o.mode()) {
-    case v1::RESTORE_MODE_UNSPECIFIED:
-      out.mode = default_mode;
-      break;
-    case v1::RESTORE_MODE_PERCEPTUAL:
-      out.mode = pipeline::RestoreMode::kPerceptual;
-      break;
-    case v1::RESTORE_MODE_FIDELITY:
-      out.mode = pipeline::RestoreMode::kFidelity;
-      break;
-    default:
-      return absl::InvalidArgumentError("unknown mode");
-  }
-  switch (o.color_fix()) {
-    case v1::COLOR_FIX_UNSPECIFIED:
-      break;  // the mode's default
-    case v1::COLOR_FIX_ADAIN:
-      out.color_fix = pipeline::ColorFix::kAdain;
-      break;
-    case v1::COLOR_FIX_WAVELET:
-      out.color_fix = pipeline::ColorFix::kWavelet;
-      break;
-    case v1::COLOR_FIX_NONE:
-      out.color_fix = pipeline::ColorFix::kNone;
-      break;
-    default:
-      return absl::InvalidArgumentError("unknown color_fix");
-  }
-  if (o.seed_choice_case() == v1::RestoreOptions::kSeed) out.seed = o.seed();
-  out.restore_high_quality_jpeg = o.restore_high_quality_jpeg();
-  if (o.tile_size() < 0) return absl::InvalidArgumentError("tile_size must be >= 0");
-  out.tile_size = o.tile_size();
-  out.jpeg_consistency = !o.skip_jpeg_consistency();
-  return out;
-}
-
-v1::ImageFormat ToProtoFormat(image::ImageFormat f) {
-  switch (f) {
-    case image::ImageFormat::kJpeg:
-      return v1::IMAGE_FORMAT_JPEG;
-    case image::ImageFormat::kWebp:
-      return v1::IMAGE_FORMAT_WEBP;
-    default:
-      return v1::IMAGE_FORMAT_PNG;
-  }
-}
 
 // A unary reactor that remembers cancellation for the batcher to see.
 class UnaryCall : public grpc::ServerUnaryReactor {
@@ -127,10 +50,15 @@ class RestorationService::Request {
     log_.method = std::move(method);
     log_.id = std::move(id);
     log_.bytes_in = bytes_in;
+    service_->metrics_->bytes_in().Increment(static_cast<double>(bytes_in));
   }
   RequestLogRecord& log() { return log_; }
   Clock::time_point start() const { return start_; }
-  void set_admitted() { admitted_ = true; }
+  absl::Status TakeSlot() {
+    absl::Status status = service_->TakeSlot();
+    has_slot_ = status.ok();
+    return status;
+  }
 
   grpc::Status Done(const absl::Status& status) {
     grpc::Status grpc_status = ToGrpcStatus(status);
@@ -139,7 +67,7 @@ class RestorationService::Request {
     log_.message = grpc_status.error_message();
     service_->metrics_->RecordRequest(log_.method, log_.code, log_.total_seconds);
     if (service_->config_.log_requests) WriteRequestLog(log_);
-    if (admitted_) {
+    if (has_slot_) {
       service_->in_flight_.fetch_sub(1);
       service_->metrics_->in_flight().Decrement();
     }
@@ -150,40 +78,30 @@ class RestorationService::Request {
   RestorationService* service_;
   Clock::time_point start_;
   RequestLogRecord log_;
-  bool admitted_ = false;
+  bool has_slot_ = false;
 };
 
-RestorationService::RestorationService(const ServerConfig& config, ServerMetrics* metrics,
-                                       TileBatcher* batcher, WorkPool* pool)
-    : config_(config), metrics_(metrics), batcher_(batcher), pool_(pool) {}
+RestorationService::RestorationService(const ServerConfig& config, ServerMetrics* metrics)
+    : config_(config), metrics_(metrics) {}
 
-void RestorationService::SetReady(ModelFacts facts, const pipeline::Restorer* preparer) {
+void RestorationService::SetReady(ModelFacts facts, runtime::RestoreFlow* flow) {
   facts_ = std::move(facts);
-  preparer_ = preparer;
+  flow_ = flow;
   ready_.store(true);
 }
 
 void RestorationService::StartDraining() { draining_.store(true); }
 
-absl::Status RestorationService::Admit(Clock::time_point now, const Expiry& expiry) {
+absl::Status RestorationService::TakeSlot() {
   if (!ready_.load()) return absl::UnavailableError("the model is still loading; retry shortly");
   // Count first, then look at draining_: the drain loop sets draining_ and
   // then waits for in_flight_ to reach 0, so no request slips past it.
   const int count = in_flight_.fetch_add(1) + 1;
-  auto back_out = [&](absl::Status status) {
+  if (draining_.load() || count > config_.limits.max_in_flight) {
     in_flight_.fetch_sub(1);
-    return status;
-  };
-  if (draining_.load()) return back_out(absl::UnavailableError("the server is shutting down"));
-  if (count > config_.limits.max_in_flight) {
-    return back_out(absl::ResourceExhaustedError(absl::StrCat(
-        "too many requests in flight (", config_.limits.max_in_flight, "); retry with backoff")));
-  }
-  if (absl::Status expired = expiry.Check(now); !expired.ok()) return back_out(expired);
-  if (!batcher_->TryReserve()) {
-    return back_out(absl::ResourceExhaustedError(
-        absl::StrCat("the queue is full (", config_.batching.max_queue_size,
-                     " requests waiting); retry with backoff")));
+    if (draining_.load()) return absl::UnavailableError("the server is shutting down");
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many requests in flight (", config_.limits.max_in_flight, "); retry with backoff"));
   }
   metrics_->in_flight().Increment();
   return absl::OkStatus();
@@ -200,7 +118,6 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
                    : id_too_long        ? absl::StrCat(request.id().substr(0, 32), "...")
                                         : request.id();
   auto call = std::make_shared<Request>(this, method, id, request.image().size());
-  metrics_->bytes_in().Increment(static_cast<double>(request.image().size()));
   if (!id_too_long) response->set_id(request.id());
   auto finish = [call, reply, response](const absl::Status& status) {
     if (!status.ok()) {
@@ -210,97 +127,37 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
     }
     reply(call->Done(status));
   };
-
   if (id_too_long) {
-    finish(absl::InvalidArgumentError(absl::StrCat(
+    return finish(absl::InvalidArgumentError(absl::StrCat(
         "id is ", request.id().size(), " bytes; at most ", kMaxRequestIdBytes, " are allowed")));
-    return;
   }
-  if (absl::Status admitted = Admit(call->start(), expiry); !admitted.ok()) {
-    finish(admitted);
-    return;
-  }
-  call->set_admitted();
+  if (absl::Status slot = call->TakeSlot(); !slot.ok()) return finish(slot);
+  auto input = std::make_shared<runtime::RestoreInput>();
+  input->image = request.image();
+  input->expiry = std::move(expiry);
+  auto encode = ToEncodeOptions(request.options());
+  if (!encode.ok()) return finish(encode.status());
+  input->encode = *encode;
+  auto options = ToRestoreOptions(request.options(), facts_.default_mode);
+  if (!options.ok()) return finish(options.status());
+  input->options = *options;
+  auto admission = flow_->AdmitRestore(*input, call->start());
+  if (!admission.ok()) return finish(admission.status());
 
-  pool_->Post([this, &request, response, expiry, call, finish] {
-    auto fail_before_submit = [&](const absl::Status& status) {
-      batcher_->CancelReservation();
-      finish(status);
-    };
-    if (absl::Status expired = expiry.Check(Clock::now()); !expired.ok()) {
-      return fail_before_submit(expired);
-    }
-    auto encode_options = ToEncodeOptions(request.options());
-    if (!encode_options.ok()) return fail_before_submit(encode_options.status());
-    auto restore_options = ToRestoreOptions(request.options(), facts_.default_mode);
-    if (!restore_options.ok()) return fail_before_submit(restore_options.status());
-    image::ImageLimits limits;
-    limits.max_bytes = static_cast<uint64_t>(config_.limits.max_message_bytes);
-    limits.max_pixels = static_cast<uint64_t>(config_.limits.max_pixels);
-    limits.max_side = config_.limits.max_side;
-    auto decoded = image::DecodeImage(request.image(), limits);
-    if (!decoded.ok()) return fail_before_submit(decoded.status());
-    call->log().pixels = static_cast<int64_t>(decoded->rgb.width) * decoded->rgb.height;
-    auto prepared = preparer_->Prepare(*decoded, *restore_options);
-    if (!prepared.ok()) return fail_before_submit(prepared.status());
-    auto shared = std::make_shared<pipeline::PreparedImage>(*std::move(prepared));
-    const image::EncodeOptions encode = *encode_options;
-    // Blends the tiles (or takes the decoded image, when it goes back
-    // unchanged), encodes and answers: CPU work, kept off the inference thread.
-    auto deliver = [this, response, call, finish, shared, encode](const TileJobResult& result) {
-      const bool unchanged = !shared->unchanged_reason.empty();
-      auto& log = call->log();
-      log.queue_seconds = result.queue_seconds;
-      log.compute_seconds = result.compute_seconds;
-      log.cave_seconds = result.stages.cave + result.stages.projection;
-      log.vae_encode_seconds = result.stages.vae_encode;
-      log.unet_seconds = result.stages.unet;
-      log.vae_decode_seconds = result.stages.vae_decode;
-      log.tiles = unchanged ? 0 : static_cast<int>(shared->tiles.size(0));
-      if (!unchanged) log.qf = result.mean_qf;
-      auto restored = preparer_->Finish(*shared, result.outputs);
-      if (!restored.ok()) return finish(restored.status());
-      log.finish_seconds = restored->stages.color_fix + restored->stages.jpeg_projection;
-      auto bytes = image::EncodeImage(restored->image, encode);
-      if (!bytes.ok()) return finish(bytes.status());
-      log.bytes_out = static_cast<int64_t>(bytes->size());
-      metrics_->bytes_out().Increment(static_cast<double>(bytes->size()));
-      if (unchanged) {
-        metrics_->returned_unchanged().Increment();
-        response->set_unchanged_reason(restored->unchanged_reason);
-      } else {
-        metrics_->pixels().Increment(static_cast<double>(log.pixels));
-        response->set_predicted_qf(result.mean_qf);
-      }
-      response->set_image(*std::move(bytes));
-      response->set_format(ToProtoFormat(encode.format));
-      response->set_width(restored->image.width);
-      response->set_height(restored->image.height);
-      response->set_tile_count(log.tiles);
-      auto* timings = response->mutable_timings();
-      timings->set_queue_seconds(result.queue_seconds);
-      timings->set_compute_seconds(result.compute_seconds);
-      timings->set_total_seconds(Seconds(Clock::now() - call->start()));
-      finish(absl::OkStatus());
-    };
-    if (!shared->unchanged_reason.empty()) {
-      batcher_->CancelReservation();
-      return deliver(TileJobResult());
-    }
-
-    auto job = std::make_unique<TileJob>();
-    job->tiles = shared->tiles;
-    job->mode = shared->options.mode;
-    job->seeds = shared->TileSeeds();
-    job->expiry = expiry;
-    job->done = [this, finish, deliver](absl::StatusOr<TileJobResult> result) {
-      pool_->Post([finish, deliver, result = std::move(result)] {
-        if (!result.ok()) return finish(result.status());
-        deliver(*result);
+  flow_->RunRestore(
+      *admission, *input,
+      [this, input, call, response, finish](absl::StatusOr<runtime::RestoreOutput> output) {
+        if (!output.ok()) return finish(output.status());
+        RecordOutput(*output, &call->log());
+        metrics_->bytes_out().Increment(static_cast<double>(output->image.size()));
+        if (output->unchanged_reason.empty()) {
+          metrics_->pixels().Increment(static_cast<double>(output->pixels));
+        } else {
+          metrics_->returned_unchanged().Increment();
+        }
+        FillRestoreResponse(*output, Seconds(Clock::now() - call->start()), response);
+        finish(absl::OkStatus());
       });
-    };
-    batcher_->Submit(std::move(job));
-  });
 }
 
 grpc::ServerUnaryReactor* RestorationService::Restore(grpc::CallbackServerContext* context,
@@ -312,104 +169,9 @@ grpc::ServerUnaryReactor* RestorationService::Restore(grpc::CallbackServerContex
   return call;
 }
 
-namespace {
-
-// Reads requests as they come, restores them concurrently and writes each
-// answer when ready (one write outstanding at a time, as gRPC requires). The
-// call ends once the client is done sending and every answer is written.
-class StreamCall : public grpc::ServerBidiReactor<v1::RestoreRequest, v1::RestoreResponse> {
- public:
-  StreamCall(RestorationService* service, grpc::CallbackServerContext* context)
-      : service_(service), deadline_(DeadlineOf(*context)) {
-    StartRead(&incoming_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      reads_done_ = true;
-      MaybeFinishLocked();
-      return;
-    }
-    auto request = std::make_shared<v1::RestoreRequest>(std::move(incoming_));
-    auto response = std::make_shared<v1::RestoreResponse>();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      ++pending_;
-    }
-    Expiry expiry{deadline_, [this] { return cancelled_.load(); }};
-    service_->RunRestore(*request, response.get(), expiry, "RestoreStream",
-                         [this, request, response](grpc::Status status) {
-                           if (!status.ok()) {
-                             auto* error = response->mutable_error();
-                             error->set_code(status.error_code());
-                             error->set_message(status.error_message());
-                           }
-                           Enqueue(response);
-                         });
-    StartRead(&incoming_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    outgoing_.pop();
-    --pending_;
-    if (!ok) write_failed_ = true;
-    if (!outgoing_.empty() && !write_failed_) {
-      StartWrite(outgoing_.front().get());
-    } else {
-      // Drop what cannot be sent any more; the call is broken.
-      while (!outgoing_.empty() && write_failed_) {
-        outgoing_.pop();
-        --pending_;
-      }
-      writing_ = false;
-    }
-    MaybeFinishLocked();
-  }
-
-  void OnCancel() override { cancelled_.store(true); }
-  void OnDone() override { delete this; }
-
- private:
-  void Enqueue(std::shared_ptr<v1::RestoreResponse> response) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (write_failed_) {
-      --pending_;
-      MaybeFinishLocked();
-      return;
-    }
-    outgoing_.push(std::move(response));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(outgoing_.front().get());
-    }
-  }
-
-  void MaybeFinishLocked() {
-    if (finished_ || !reads_done_ || pending_ > 0 || writing_) return;
-    finished_ = true;
-    Finish(cancelled_.load() ? grpc::Status::CANCELLED : grpc::Status::OK);
-  }
-
-  RestorationService* service_;
-  const Clock::time_point deadline_;
-  v1::RestoreRequest incoming_;
-  std::atomic<bool> cancelled_{false};
-  std::mutex mutex_;
-  std::queue<std::shared_ptr<v1::RestoreResponse>> outgoing_;
-  int pending_ = 0;  // requests read and not yet written (or dropped)
-  bool reads_done_ = false;
-  bool writing_ = false;
-  bool write_failed_ = false;
-  bool finished_ = false;
-};
-
-}  // namespace
-
 grpc::ServerBidiReactor<v1::RestoreRequest, v1::RestoreResponse>* RestorationService::RestoreStream(
     grpc::CallbackServerContext* context) {
-  return new StreamCall(this, context);
+  return NewRestoreStreamCall(this, context);
 }
 
 grpc::ServerUnaryReactor* RestorationService::EstimateQF(grpc::CallbackServerContext* context,
@@ -419,63 +181,44 @@ grpc::ServerUnaryReactor* RestorationService::EstimateQF(grpc::CallbackServerCon
   Expiry expiry{DeadlineOf(*context), [reactor] { return reactor->cancelled(); }};
   auto call = std::make_shared<Request>(
       this, "EstimateQF", absl::StrCat("q", next_id_.fetch_add(1)), request->image().size());
-  metrics_->bytes_in().Increment(static_cast<double>(request->image().size()));
   auto finish = [call, reactor, response](const absl::Status& status) {
     if (!status.ok()) response->Clear();
     reactor->Finish(call->Done(status));
   };
-  if (absl::Status admitted = Admit(call->start(), expiry); !admitted.ok()) {
-    finish(admitted);
+  if (absl::Status slot = call->TakeSlot(); !slot.ok()) {
+    finish(slot);
     return reactor;
   }
-  call->set_admitted();
-
-  pool_->Post([this, request, response, expiry, call, finish] {
-    auto fail_before_submit = [&](const absl::Status& status) {
-      batcher_->CancelReservation();
-      finish(status);
-    };
-    image::ImageLimits limits;
-    limits.max_bytes = static_cast<uint64_t>(config_.limits.max_message_bytes);
-    limits.max_pixels = static_cast<uint64_t>(config_.limits.max_pixels);
-    limits.max_side = config_.limits.max_side;
-    auto decoded = image::DecodeImage(request->image(), limits);
-    if (!decoded.ok()) return fail_before_submit(decoded.status());
-    call->log().pixels = static_cast<int64_t>(decoded->rgb.width) * decoded->rgb.height;
-    response->set_width(decoded->rgb.width);
-    response->set_height(decoded->rgb.height);
-    response->set_format(image::ImageFormatName(decoded->format));
-    if (decoded->format == image::ImageFormat::kJpeg) {
-      // The decoder already walked the whole file; the header is enough here.
-      auto header = image::ParseJpegHeader(request->image(), image::JpegParseMode::kHeaderOnly);
-      if (header.ok()) {
-        response->set_has_header_qf(header->has_qf);
-        response->set_header_qf(header->qf);
-        response->set_header_qf_exact(header->qf_exact);
-        response->set_header_qf_distance(header->qf_distance);
-        response->set_subsampling(header->subsampling);
-        response->set_progressive(header->progressive);
-      }
-    }
-    auto shared = std::make_shared<image::DecodedImage>(*std::move(decoded));
-    auto task = std::make_unique<ModelTask>();
-    task->expiry = expiry;
-    task->dropped = finish;
-    task->run = [this, shared, response, call, finish](pipeline::Restorer& restorer) {
-      const auto t0 = Clock::now();
-      auto qf = restorer.EstimateQf(*shared);
-      const double compute = Seconds(Clock::now() - t0);
-      metrics_->compute_duration().Observe(compute);
-      pool_->Post([response, call, finish, qf, compute] {
-        if (!qf.ok()) return finish(qf.status());
-        response->set_predicted_qf(*qf);
-        call->log().qf = *qf;
-        call->log().compute_seconds = compute;
+  auto admission = flow_->AdmitEstimate(request->image(), expiry, call->start());
+  if (!admission.ok()) {
+    finish(admission.status());
+    return reactor;
+  }
+  flow_->RunEstimate(
+      *admission, request->image(), expiry,
+      [this, request, response, call, finish](absl::StatusOr<runtime::QfOutput> out) {
+        if (!out.ok()) return finish(out.status());
+        metrics_->compute_duration().Observe(out->compute_seconds);
+        call->log().pixels = out->pixels;
+        call->log().qf = out->predicted_qf;
+        call->log().compute_seconds = out->compute_seconds;
+        response->set_width(out->width);
+        response->set_height(out->height);
+        response->set_format(image::ImageFormatName(out->format));
+        response->set_predicted_qf(out->predicted_qf);
+        if (out->format == image::ImageFormat::kJpeg) {
+          auto header = image::ParseJpegHeader(request->image(), image::JpegParseMode::kHeaderOnly);
+          if (header.ok()) {
+            response->set_has_header_qf(header->has_qf);
+            response->set_header_qf(header->qf);
+            response->set_header_qf_exact(header->qf_exact);
+            response->set_header_qf_distance(header->qf_distance);
+            response->set_subsampling(header->subsampling);
+            response->set_progressive(header->progressive);
+          }
+        }
         finish(absl::OkStatus());
       });
-    };
-    batcher_->SubmitTask(std::move(task));
-  });
   return reactor;
 }
 
@@ -488,37 +231,7 @@ grpc::ServerUnaryReactor* RestorationService::GetModelInfo(grpc::CallbackServerC
     reactor->Finish(call.Done(absl::UnavailableError("the model is still loading")));
     return reactor;
   }
-  auto* model = response->mutable_model();
-  model->set_preset(facts_.preset);
-  model->set_parameters(facts_.parameters);
-  model->set_timestep(facts_.timestep);
-  model->set_trained(facts_.trained);
-  model->set_provenance(facts_.provenance);
-  model->set_model_dir(facts_.model_dir);
-  model->set_trained_qf_min(facts_.trained_qf_min);
-  model->set_trained_qf_max(facts_.trained_qf_max);
-  model->set_default_mode(facts_.default_mode == pipeline::RestoreMode::kFidelity ? "fidelity"
-                                                                                  : "perceptual");
-  for (const SourceFile& source : facts_.sources) {
-    v1::SourceFile* out = model->add_sources();
-    out->set_role(source.role);
-    out->set_path(source.path);
-    out->set_sha256(source.sha256);
-    out->set_bytes(source.bytes);
-  }
-  auto* limits = response->mutable_limits();
-  limits->set_max_message_bytes(config_.limits.max_message_bytes);
-  limits->set_max_pixels(config_.limits.max_pixels);
-  limits->set_max_side(config_.limits.max_side);
-  limits->set_max_in_flight(config_.limits.max_in_flight);
-  auto* batching = response->mutable_batching();
-  batching->set_max_batch_size(config_.batching.max_batch_size);
-  batching->set_max_queue_delay_seconds(config_.batching.max_queue_delay_ms / 1000.0);
-  batching->set_max_queue_size(config_.batching.max_queue_size);
-  batching->set_tile_size(facts_.tiles.tile_size);
-  batching->set_tile_overlap(facts_.tiles.overlap);
-  batching->set_replicas(facts_.replicas);
-  for (const auto& d : config_.devices) batching->add_devices(d);
+  FillModelInfo(facts_, config_, response);
   response->set_server_version(CODIFF_VERSION);
   reactor->Finish(call.Done(absl::OkStatus()));
   return reactor;

@@ -1,59 +1,31 @@
-// codiff.v1.Restoration on the gRPC callback API. Handlers only translate:
-// admission (ready, in-flight, queue) happens on the gRPC thread and answers
-// overload at once; decoding, tiling, blending and encoding run on the work
-// pool; the model runs on the batcher's inference threads.
+// codiff.v1.Restoration on the gRPC callback API. Handlers translate protos
+// and count calls; the work itself (admission by cost, decode, tiles,
+// batching, encode) is runtime::RestoreFlow's.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <vector>
 
 #include "codiff/v1/codiff.grpc.pb.h"
-#include "core/pipeline/restorer.h"
-#include "core/runtime/tile_batcher.h"
-#include "core/weights/model_folder.h"
+#include "core/runtime/restore_flow.h"
+#include "server/proto_translation.h"
 #include "server/server_config.h"
 #include "server/server_metrics.h"
-#include "server/work_pool.h"
 
 namespace codiff::server {
 
-// The batcher and its request types live in core/runtime (no gRPC there).
-using runtime::BatcherOptions;
 using runtime::Clock;
 using runtime::Expiry;
-using runtime::ModelTask;
-using runtime::TileBatcher;
-using runtime::TileJob;
-using runtime::TileJobResult;
-
-// What GetModelInfo reports; fixed once the model is loaded.
-struct ModelFacts {
-  std::string preset;
-  int64_t parameters = 0;
-  int64_t timestep = 0;
-  bool trained = false;
-  std::string provenance;
-  std::string model_dir;
-  int trained_qf_min = 0;  // 0 = not recorded
-  int trained_qf_max = 0;
-  std::vector<SourceFile> sources;  // imported models: what they were made from
-  // What RESTORE_MODE_UNSPECIFIED means for this model.
-  pipeline::RestoreMode default_mode = pipeline::RestoreMode::kPerceptual;
-  pipeline::TileConfig tiles;
-  int replicas = 0;
-};
 
 class RestorationService final : public codiff::v1::Restoration::CallbackService {
  public:
-  RestorationService(const ServerConfig& config, ServerMetrics* metrics, TileBatcher* batcher,
-                     WorkPool* pool);
+  RestorationService(const ServerConfig& config, ServerMetrics* metrics);
 
-  // The model is loaded and warmed up; `preparer` (a replica's restorer) is
-  // used only for its const, thread-safe Prepare/Finish.
-  void SetReady(ModelFacts facts, const pipeline::Restorer* preparer);
+  // The model is loaded and warmed up; `flow` runs the requests from now on
+  // and must outlive every call.
+  void SetReady(ModelFacts facts, runtime::RestoreFlow* flow);
   // From now on new work is answered UNAVAILABLE; admitted work goes on.
   void StartDraining();
   int in_flight() const { return in_flight_.load(); }
@@ -78,17 +50,15 @@ class RestorationService final : public codiff::v1::Restoration::CallbackService
                   std::function<void(grpc::Status)> reply);
 
  private:
-  class Request;  // per-request bookkeeping: timing, log record, admission
+  class Request;  // per-request bookkeeping: timing, log record, in-flight slot
 
-  // In-flight slot + queue slot, or the status to answer at once.
-  absl::Status Admit(Clock::time_point now, const Expiry& expiry);
+  // Ready, not draining, under max_in_flight: takes an in-flight slot.
+  absl::Status TakeSlot();
 
   ServerConfig config_;
   ServerMetrics* metrics_;
-  TileBatcher* batcher_;
-  WorkPool* pool_;
   ModelFacts facts_;
-  const pipeline::Restorer* preparer_ = nullptr;
+  runtime::RestoreFlow* flow_ = nullptr;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};

@@ -97,12 +97,15 @@ absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
     Read(b, "max_queue_size", &c->batching.max_queue_size);
   }
   if (const auto l = root["limits"]) {
-    RETURN_IF_ERROR(
-        CheckKeys(l, "limits", {"max_message_bytes", "max_pixels", "max_side", "max_in_flight"}));
+    RETURN_IF_ERROR(CheckKeys(l, "limits",
+                              {"max_message_bytes", "max_pixels", "max_side", "max_in_flight",
+                               "max_memory_bytes", "max_tile_size"}));
     Read(l, "max_message_bytes", &c->limits.max_message_bytes);
     Read(l, "max_pixels", &c->limits.max_pixels);
     Read(l, "max_side", &c->limits.max_side);
     Read(l, "max_in_flight", &c->limits.max_in_flight);
+    Read(l, "max_memory_bytes", &c->limits.max_memory_bytes);
+    Read(l, "max_tile_size", &c->limits.max_tile_size);
   }
   if (const auto t = root["tls"]) {
     RETURN_IF_ERROR(CheckKeys(t, "tls", {"cert_file", "key_file", "client_ca_file"}));
@@ -205,6 +208,9 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
   if (c.limits.max_pixels < 1) return bad("limits.max_pixels must be >= 1");
   if (c.limits.max_side < 1) return bad("limits.max_side must be >= 1");
   if (c.limits.max_in_flight < 1) return bad("limits.max_in_flight must be >= 1");
+  if (c.limits.max_memory_bytes < 0) return bad("limits.max_memory_bytes must be >= 0 (0 = auto)");
+  if (c.limits.max_tile_size < 0 || c.limits.max_tile_size > 4096)
+    return bad("limits.max_tile_size must be 0..4096 (0 = the model's tile size)");
   if (c.shutdown_grace_seconds < 0) return bad("shutdown_grace_seconds must be >= 0");
   if (c.max_connection_age_seconds < 0 || c.max_connection_age_grace_seconds < 0) {
     return bad("max_connection_age_seconds and max_connection_age_grace_seconds must be >= 0");

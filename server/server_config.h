@@ -33,6 +33,13 @@ struct LimitsConfig {
   int64_t max_pixels = 16'000'000;
   int max_side = 16384;
   int max_in_flight = 128;  // requests anywhere in the server
+  // Memory the process may use: the model, its working memory and every
+  // admitted request's images and tiles. Requests are admitted while their
+  // estimated bytes (runtime::EstimateRestoreCost) fit in what the model
+  // left after warm-up; the rest are refused at once. 0 = 80% of the
+  // cgroup's memory limit, or of the machine's memory.
+  int64_t max_memory_bytes = 0;
+  int max_tile_size = 0;  // largest per-request tile_size; 0 = the model's tile size
 };
 
 // The metrics endpoint (metrics_listen): an operator's port, plaintext and

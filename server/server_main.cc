@@ -24,6 +24,8 @@
 
 #include "core/runtime/cpu_quota.h"
 #include "core/runtime/device.h"
+#include "core/runtime/memory_limit.h"
+#include "core/runtime/restore_flow.h"
 #include "core/runtime/tile_batcher.h"
 #include "core/util/status_macros.h"
 #include "core/weights/model_folder.h"
@@ -37,6 +39,9 @@
 
 namespace codiff::server {
 namespace {
+
+using runtime::BatcherOptions;
+using runtime::TileBatcher;
 
 // The named readiness service; "" is liveness.
 constexpr char kReadinessService[] = "codiff.v1.Restoration";
@@ -137,6 +142,33 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
 // One small tile per mode: enough to fault in the weights and initialise the
 // allocator and kernels, without running a full batch of full tiles (which
 // took half a minute on 2 CPU cores).
+// The request flow's limits. Called after warm-up, so the memory the model
+// and its working memory hold is known: requests get the rest of
+// max_memory_bytes.
+absl::StatusOr<runtime::FlowConfig> FlowConfigFor(const ServerConfig& config) {
+  runtime::FlowConfig flow;
+  flow.image_limits.max_bytes = static_cast<uint64_t>(config.limits.max_message_bytes);
+  flow.image_limits.max_pixels = static_cast<uint64_t>(config.limits.max_pixels);
+  flow.image_limits.max_side = config.limits.max_side;
+  flow.max_tile_size = config.limits.max_tile_size;
+  const int64_t total = config.limits.max_memory_bytes > 0
+                            ? config.limits.max_memory_bytes
+                            : runtime::AvailableMemoryBytes() / 10 * 8;
+  const int64_t resident = runtime::ResidentBytes();
+  flow.memory_budget_bytes = total - resident;
+  LogEvent({{"event", "memory_budget"},
+            {"max_memory_bytes", total},
+            {"resident_after_warmup", resident},
+            {"for_requests", flow.memory_budget_bytes}});
+  if (flow.memory_budget_bytes < (64ll << 20)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("limits.max_memory_bytes (", total, ") leaves ", flow.memory_budget_bytes,
+                     " bytes for requests after the model took ", resident,
+                     " bytes; at least 64 MB are needed: raise it"));
+  }
+  return flow;
+}
+
 absl::Status WarmUp(const LoadedReplicas& replicas) {
   for (const auto& r : replicas.restorers) {
     const int side = std::min(256, r->default_tiles().tile_size);
@@ -194,7 +226,8 @@ int Serve(int argc, char** argv) {
       std::chrono::microseconds(static_cast<int64_t>(config.batching.max_queue_delay_ms * 1000));
   batcher_options.max_queue_size = config.batching.max_queue_size;
   auto batcher = std::make_unique<TileBatcher>(batcher_options, &metrics);
-  RestorationService service(config, &metrics, batcher.get(), &pool);
+  RestorationService service(config, &metrics);
+  std::unique_ptr<runtime::RestoreFlow> flow;
 
   auto credentials = Credentials(config.tls);
   if (!credentials.ok()) {
@@ -268,8 +301,19 @@ int Serve(int argc, char** argv) {
   metrics.SetModelInfo(replicas->facts.preset, config.devices.front(), replicas->facts.trained);
   const pipeline::Restorer* preparer = replicas->restorers.front().get();
   ModelFacts facts = replicas->facts;
+  auto flow_config = FlowConfigFor(config);
+  if (!flow_config.ok()) {
+    std::fprintf(stderr, "codiff-server: %s\n",
+                 std::string(flow_config.status().message()).c_str());
+    server->Shutdown();
+    return 1;
+  }
+  flow = std::make_unique<runtime::RestoreFlow>(
+      *flow_config, batcher.get(),
+      [&pool](std::function<void()> task) { pool.Post(std::move(task)); });
+  flow->SetPreparer(preparer);
   batcher->Start(std::move(replicas->restorers));
-  service.SetReady(facts, preparer);
+  service.SetReady(facts, flow.get());
   health->SetServingStatus(kReadinessService, true);
   LogEvent({{"event", "serving"},
             {"model", config.model_dir},

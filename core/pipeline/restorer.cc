@@ -22,13 +22,6 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The tile config a request runs with: its own tile size (with the default
-// overlap, shrunk to a quarter tile so small tiles stay valid) or the default.
-TileConfig EffectiveTiles(const TileConfig& defaults, const RestoreOptions& options) {
-  if (options.tile_size == 0) return defaults;
-  return {options.tile_size, std::min(defaults.overlap, options.tile_size / 4)};
-}
-
 absl::Status CheckDecoded(const image::DecodedImage& decoded) {
   const image::Image& rgb = decoded.rgb;
   if (rgb.channels != 3 || rgb.width <= 0 || rgb.height <= 0 ||
@@ -47,6 +40,11 @@ std::vector<std::optional<uint64_t>> PreparedImage::TileSeeds() const {
     for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = *options.seed + i;
   }
   return seeds;
+}
+
+TileConfig EffectiveTiles(const TileConfig& defaults, const RestoreOptions& options) {
+  if (options.tile_size == 0) return defaults;
+  return {options.tile_size, std::min(defaults.overlap, options.tile_size / 4)};
 }
 
 absl::StatusOr<InferenceStrategy> ParseInferenceStrategy(const std::string& name) {

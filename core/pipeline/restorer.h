@@ -134,6 +134,10 @@ struct PreparedImage {
 // (anything else: 512/64).
 TileConfig DefaultTileConfig(const models::ModelArchitecture& arch);
 
+// The tile config a request runs with: its own tile size (with the default
+// overlap, shrunk to a quarter tile so small tiles stay valid) or the default.
+TileConfig EffectiveTiles(const TileConfig& defaults, const RestoreOptions& options);
+
 // InvalidArgument unless tile_size is a multiple of 32 and >= 64, and
 // 0 <= overlap < tile_size / 2.
 absl::Status ValidateTileConfig(const TileConfig& config);

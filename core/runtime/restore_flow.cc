@@ -1,0 +1,237 @@
+#include "core/runtime/restore_flow.h"
+
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/image/image_decoder.h"
+#include "core/image/image_probe.h"
+
+namespace codiff::runtime {
+namespace {
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string Megabytes(int64_t bytes) { return absl::StrFormat("%.0f MB", bytes / 1e6); }
+
+// EstimateQF holds the decoded image and its float copy, not tiles.
+constexpr int64_t kEstimateBytesPerPixel = 16;
+
+}  // namespace
+
+class Admission {
+ public:
+  Admission(RestoreFlow* flow, RequestCost cost) : flow_(flow), cost_(cost) {}
+  ~Admission() {
+    Computed();
+    flow_->memory_.Release(cost_.memory_bytes);
+    if (reserved_) flow_->batcher_->CancelReservation();
+  }
+  Admission(const Admission&) = delete;
+  Admission& operator=(const Admission&) = delete;
+
+  const RequestCost& cost() const { return cost_; }
+  // The batcher took over the queue slot.
+  void Submitted() { reserved_ = false; }
+  // The model is done with it (or never will be): no longer queued compute.
+  void Computed() {
+    if (!computed_) flow_->queued_pixels_.fetch_sub(cost_.padded_pixels);
+    computed_ = true;
+  }
+
+ private:
+  RestoreFlow* flow_;
+  RequestCost cost_;
+  bool reserved_ = true;
+  bool computed_ = false;
+};
+
+RestoreFlow::RestoreFlow(FlowConfig config, TileBatcher* batcher, Post post)
+    : config_(config),
+      batcher_(batcher),
+      post_(std::move(post)),
+      memory_(config.memory_budget_bytes > 0 ? config.memory_budget_bytes
+                                             : std::numeric_limits<int64_t>::max()) {}
+
+RestoreFlow::~RestoreFlow() = default;
+
+void RestoreFlow::SetPreparer(const pipeline::Restorer* preparer) { preparer_ = preparer; }
+
+int64_t RestoreFlow::memory_in_use() const { return memory_.used(); }
+
+absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::Admit(const RequestCost& cost,
+                                                              const Expiry& expiry,
+                                                              Clock::time_point now) {
+  if (cost.memory_bytes > memory_.limit()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this image needs about ", Megabytes(cost.memory_bytes),
+        " while restored, more than this server's whole budget (", Megabytes(memory_.limit()),
+        "); send a smaller image or raise max_memory_bytes"));
+  }
+  if (expiry.deadline != Clock::time_point::max()) {
+    const double wait = throughput_.SecondsFor(queued_pixels_.load() + cost.padded_pixels);
+    const double left = Seconds(expiry.deadline - now);
+    if (wait > left) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "the queued work and this image need about %.1f s at the recent rate, more than the "
+          "%.1f s left before the deadline; retry later or with a longer deadline",
+          wait, left));
+    }
+  }
+  if (!memory_.Acquire(cost.memory_bytes)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the server's memory budget is in use (", Megabytes(memory_.used()), " of ",
+                     Megabytes(memory_.limit()), " held; this image needs ",
+                     Megabytes(cost.memory_bytes), "); retry with backoff"));
+  }
+  if (!batcher_->TryReserve()) {
+    memory_.Release(cost.memory_bytes);
+    return absl::ResourceExhaustedError(absl::StrCat("the queue is full (",
+                                                     batcher_->options().max_queue_size,
+                                                     " requests waiting); retry with backoff"));
+  }
+  queued_pixels_.fetch_add(cost.padded_pixels);
+  return std::make_shared<Admission>(this, cost);
+}
+
+absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::AdmitRestore(const RestoreInput& input,
+                                                                     Clock::time_point now) {
+  if (absl::Status expired = input.expiry.Check(now); !expired.ok()) return expired;
+  const pipeline::TileConfig defaults = preparer_->default_tiles();
+  const int max_tile = config_.max_tile_size > 0 ? config_.max_tile_size : defaults.tile_size;
+  if (input.options.tile_size > max_tile) {
+    return absl::InvalidArgumentError(absl::StrCat("tile_size ", input.options.tile_size,
+                                                   " is above this server's limit of ", max_tile,
+                                                   " (max_tile_size)"));
+  }
+  if (input.image.size() > config_.image_limits.max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("the image is ", input.image.size(),
+                                                     " bytes; at most ",
+                                                     config_.image_limits.max_bytes, " allowed"));
+  }
+  auto info = image::ProbeImage(input.image);
+  if (!info.ok()) return info.status();
+  if (absl::Status limits =
+          image::CheckImageLimits(info->width, info->height, config_.image_limits);
+      !limits.ok()) {
+    return limits;
+  }
+  auto cost = EstimateRestoreCost(info->width, info->height,
+                                  pipeline::EffectiveTiles(defaults, input.options),
+                                  static_cast<int64_t>(input.image.size()));
+  if (!cost.ok()) return cost.status();
+  return Admit(*cost, input.expiry, now);
+}
+
+absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::AdmitEstimate(std::string_view image,
+                                                                      const Expiry& expiry,
+                                                                      Clock::time_point now) {
+  if (absl::Status expired = expiry.Check(now); !expired.ok()) return expired;
+  auto info = image::ProbeImage(image);
+  if (!info.ok()) return info.status();
+  if (absl::Status limits =
+          image::CheckImageLimits(info->width, info->height, config_.image_limits);
+      !limits.ok()) {
+    return limits;
+  }
+  RequestCost cost;
+  cost.pixels = static_cast<int64_t>(info->width) * info->height;
+  cost.padded_pixels = cost.pixels;
+  cost.memory_bytes = cost.pixels * kEstimateBytesPerPixel + static_cast<int64_t>(image.size());
+  return Admit(cost, expiry, now);
+}
+
+void RestoreFlow::RunRestore(std::shared_ptr<Admission> admission, const RestoreInput& input,
+                             std::function<void(absl::StatusOr<RestoreOutput>)> done) {
+  post_([this, admission, &input, done] {
+    if (absl::Status expired = input.expiry.Check(Clock::now()); !expired.ok()) {
+      return done(expired);
+    }
+    auto decoded = image::DecodeImage(input.image, config_.image_limits);
+    if (!decoded.ok()) return done(decoded.status());
+    const int64_t pixels = static_cast<int64_t>(decoded->rgb.width) * decoded->rgb.height;
+    auto prepared = preparer_->Prepare(*decoded, input.options);
+    if (!prepared.ok()) return done(prepared.status());
+    auto shared = std::make_shared<pipeline::PreparedImage>(*std::move(prepared));
+    const image::EncodeOptions encode = input.encode;
+    // Blends the tiles (or takes the decoded image, when it goes back
+    // unchanged), encodes and answers: CPU work, off the inference thread.
+    auto deliver = [this, admission, shared, encode, pixels, done](const TileJobResult& result) {
+      const bool unchanged = !shared->unchanged_reason.empty();
+      RestoreOutput out;
+      out.pixels = pixels;
+      out.queue_seconds = result.queue_seconds;
+      out.compute_seconds = result.compute_seconds;
+      out.stages = result.stages;
+      out.tiles = unchanged ? 0 : static_cast<int>(shared->tiles.size(0));
+      out.has_qf = !unchanged;
+      out.predicted_qf = result.mean_qf;
+      auto restored = preparer_->Finish(*shared, result.outputs);
+      if (!restored.ok()) return done(restored.status());
+      out.finish_seconds = restored->stages.color_fix + restored->stages.jpeg_projection;
+      out.unchanged_reason = restored->unchanged_reason;
+      auto bytes = image::EncodeImage(restored->image, encode);
+      if (!bytes.ok()) return done(bytes.status());
+      out.image = *std::move(bytes);
+      out.format = encode.format;
+      out.width = restored->image.width;
+      out.height = restored->image.height;
+      done(std::move(out));
+    };
+    if (!shared->unchanged_reason.empty()) {
+      admission->Computed();
+      return deliver(TileJobResult());
+    }
+    auto job = std::make_unique<TileJob>();
+    job->tiles = shared->tiles;
+    job->mode = shared->options.mode;
+    job->seeds = shared->TileSeeds();
+    job->expiry = input.expiry;
+    job->done = [this, admission, done, deliver](absl::StatusOr<TileJobResult> result) {
+      admission->Computed();
+      if (result.ok()) {
+        throughput_.Record(admission->cost().padded_pixels, result->compute_seconds);
+      }
+      post_([done, deliver, result = std::move(result)] {
+        if (!result.ok()) return done(result.status());
+        deliver(*result);
+      });
+    };
+    admission->Submitted();
+    batcher_->Submit(std::move(job));
+  });
+}
+
+void RestoreFlow::RunEstimate(std::shared_ptr<Admission> admission, std::string_view image,
+                              const Expiry& expiry,
+                              std::function<void(absl::StatusOr<QfOutput>)> done) {
+  post_([this, admission, image, expiry, done] {
+    auto decoded = image::DecodeImage(image, config_.image_limits);
+    if (!decoded.ok()) return done(decoded.status());
+    auto shared = std::make_shared<image::DecodedImage>(*std::move(decoded));
+    auto task = std::make_unique<ModelTask>();
+    task->expiry = expiry;
+    task->dropped = [admission, done](absl::Status why) { done(why); };
+    task->run = [this, admission, shared, done](pipeline::Restorer& restorer) {
+      const auto t0 = Clock::now();
+      auto qf = restorer.EstimateQf(*shared);
+      QfOutput out;
+      out.compute_seconds = Seconds(Clock::now() - t0);
+      admission->Computed();
+      out.width = shared->rgb.width;
+      out.height = shared->rgb.height;
+      out.format = shared->format;
+      out.pixels = static_cast<int64_t>(out.width) * out.height;
+      if (qf.ok()) out.predicted_qf = *qf;
+      post_([done, qf_status = qf.status(), out] {
+        if (!qf_status.ok()) return done(qf_status);
+        done(out);
+      });
+    };
+    admission->Submitted();
+    batcher_->SubmitTask(std::move(task));
+  });
+}
+
+}  // namespace codiff::runtime
