@@ -1,10 +1,22 @@
 #include "core/runtime/request_cost.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 
 namespace codiff::runtime {
+
+namespace {
+
+// The short side above which a long image stays within the amplification:
+// each tile of side t advances t - overlap along the long side.
+int MinShortSide(const pipeline::TileConfig& tiles) {
+  const double t = tiles.tile_size;
+  return static_cast<int>(std::ceil(t * t / (kMaxTileAmplification * (t - tiles.overlap))));
+}
+
+}  // namespace
 
 absl::StatusOr<RequestCost> EstimateRestoreCost(int width, int height,
                                                 const pipeline::TileConfig& tiles,
@@ -18,12 +30,13 @@ absl::StatusOr<RequestCost> EstimateRestoreCost(int width, int height,
   const int64_t full_tile = static_cast<int64_t>(tiles.tile_size) * tiles.tile_size;
   if (cost.padded_pixels > full_tile &&
       static_cast<double>(cost.padded_pixels) > kMaxTileAmplification * cost.pixels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a ", width, "x", height, " image is too thin to restore efficiently: its ", cost.tiles,
-        " tiles of ", plan->tile_size, "x", plan->tile_size, " would compute ",
-        cost.padded_pixels / std::max<int64_t>(cost.pixels, 1), "x its pixels (at most ",
-        kMaxTileAmplification, "x is accepted); crop it into pieces whose short side is at least ",
-        tiles.tile_size / 4, " pixels"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a ", width, "x", height, " image is too thin to restore efficiently: its ",
+                     cost.tiles, " tiles of ", plan->tile_size, "x", plan->tile_size,
+                     " would compute ", cost.padded_pixels / std::max<int64_t>(cost.pixels, 1),
+                     "x its pixels (at most ", kMaxTileAmplification,
+                     "x is accepted); crop it into pieces whose short side is at least about ",
+                     MinShortSide(tiles), " pixels"));
   }
   cost.memory_bytes = cost.padded_pixels * kBytesPerPaddedPixel + encoded_bytes;
   return cost;

@@ -70,12 +70,14 @@ absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::Admit(const RequestCost&
         "); send a smaller image or raise max_memory_bytes"));
   }
   if (expiry.deadline != Clock::time_point::max()) {
-    const double wait = throughput_.SecondsFor(queued_pixels_.load() + cost.padded_pixels);
+    // Only the work ahead of it: a request that could start in time may
+    // still finish some tiles, and is dropped between them if it runs late.
+    const double wait = throughput_.SecondsFor(queued_pixels_.load());
     const double left = Seconds(expiry.deadline - now);
     if (wait > left) {
       return absl::ResourceExhaustedError(absl::StrFormat(
-          "the queued work and this image need about %.1f s at the recent rate, more than the "
-          "%.1f s left before the deadline; retry later or with a longer deadline",
+          "the queued work needs about %.1f s at the recent rate, more than the %.1f s left "
+          "before the deadline; retry later or with a longer deadline",
           wait, left));
     }
   }

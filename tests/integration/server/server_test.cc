@@ -527,5 +527,147 @@ TEST(ServerShutdownTest, SigtermDrainsUnderLoadAndExitsZero) {
   EXPECT_LT(took, 20.0);
 }
 
+// Peak VmRSS of `pid` sampled every 20 ms until `stop`.
+int64_t PeakRss(pid_t pid, const std::atomic<bool>& stop) {
+  int64_t peak = 0;
+  while (!stop.load()) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0)
+        peak = std::max<int64_t>(peak, std::stoll(line.substr(6)) * 1024);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return peak;
+}
+
+// The number after "key": in the server's log, -1 when absent.
+int64_t LoggedNumber(const std::string& log, const std::string& key) {
+  const size_t at = log.find("\"" + key + "\":");
+  return at == std::string::npos ? -1 : std::stoll(log.substr(at + key.size() + 3));
+}
+
+// Concurrent large images against a memory budget that holds about two of
+// them: the rest are refused at once, every admitted one completes, and the
+// process stays under max_memory_bytes.
+TEST(ServerAdmissionTest, MemoryBudgetAdmitsWhatFitsAndRefusesTheRestAtOnce) {
+  const std::string image = MakeJpeg(1024, 1024, 30);
+  // What the tiny model holds after warm-up decides the budget; learn it
+  // from a first server, then give the second room for ~2.5 such images.
+  int64_t resident = 0;
+  {
+    auto probe = StartServer("");
+    ASSERT_NE(probe, nullptr);
+    resident = LoggedNumber(probe->log(), "resident_after_warmup");
+  }
+  ASSERT_GT(resident, 0);
+  // 1024x1024 on 64 px tiles (stride 48): 441 tiles of 4096 px, 96 B each.
+  const int64_t per_image = 441ll * 4096 * 96 + static_cast<int64_t>(image.size());
+  const int64_t max_memory = resident + per_image * 5 / 2 + (32ll << 20);
+  auto server = StartServer("limits:\n  max_memory_bytes: " + std::to_string(max_memory) +
+                            "\n  max_pixels: 2000000\nbatching:\n  max_batch_size: 8\n");
+  ASSERT_NE(server, nullptr);
+  std::atomic<bool> stop{false};
+  auto peak = std::async(std::launch::async, PeakRss, server->pid(), std::cref(stop));
+  auto channel = Connect(server->address());
+  struct Outcome {
+    grpc::StatusCode code;
+    double seconds;
+    std::string message;
+  };
+  std::vector<std::future<Outcome>> calls;
+  for (int i = 0; i < 8; ++i) {
+    calls.push_back(std::async(std::launch::async, [&] {
+      auto stub = v1::Restoration::NewStub(channel);
+      const auto t0 = Clock::now();
+      v1::RestoreResponse response;
+      const auto status = Restore(*stub, image, &response, std::chrono::seconds(300));
+      return Outcome{status.error_code(), std::chrono::duration<double>(Clock::now() - t0).count(),
+                     status.error_message()};
+    }));
+  }
+  int ok = 0, refused = 0;
+  double slowest_refusal = 0;
+  for (auto& call : calls) {
+    const Outcome o = call.get();
+    if (o.code == grpc::StatusCode::OK) {
+      ++ok;
+    } else {
+      EXPECT_EQ(o.code, grpc::StatusCode::RESOURCE_EXHAUSTED) << o.message;
+      EXPECT_NE(o.message.find("memory budget"), std::string::npos) << o.message;
+      ++refused;
+      slowest_refusal = std::max(slowest_refusal, o.seconds);
+    }
+  }
+  stop.store(true);
+  const int64_t peak_rss = peak.get();
+  std::printf(
+      "[ admission] budget %.0f MB (model %.0f MB): %d ok, %d refused (slowest %.3f s); "
+      "peak RSS %.0f MB\n",
+      max_memory / 1e6, resident / 1e6, ok, refused, slowest_refusal, peak_rss / 1e6);
+  EXPECT_GE(ok, 2);
+  EXPECT_GE(refused, 4);
+  EXPECT_LT(slowest_refusal, 0.5);
+  EXPECT_LT(peak_rss, max_memory);
+}
+
+TEST_F(ServerTest, ThinImageIsRefusedAtOnce) {
+  const std::string thin = MakeJpeg(16384, 1, 50);
+  const auto t0 = Clock::now();
+  v1::RestoreResponse response;
+  const auto status = Restore(*stub_, thin, &response);
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_NE(status.error_message().find("too thin"), std::string::npos) << status.error_message();
+  EXPECT_LT(took, 0.5);
+}
+
+TEST_F(ServerTest, TileSizeAboveTheServersLimitIsRefused) {
+  grpc::ClientContext context;
+  v1::RestoreRequest request;
+  request.set_image(MakeJpeg(200, 200, 40));
+  request.mutable_options()->set_tile_size(2048);
+  v1::RestoreResponse response;
+  const auto status = stub_->Restore(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_tile_size"), std::string::npos);
+}
+
+// A 4-tile request whose deadline passes during its first tile: the server
+// computes at most 2 of its tiles, and counts it as reason="deadline".
+TEST(ServerDeadlineTest, DeadlinePassingMidRequestStopsItsCompute) {
+  auto server = StartServer(
+      "limits:\n  max_tile_size: 256\nbatching:\n  max_batch_size: 1\n  max_queue_delay_ms: 0\n");
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Restoration::NewStub(Connect(server->address()));
+  v1::RestoreRequest request;
+  request.set_image(MakeJpeg(400, 400, 30));
+  request.mutable_options()->set_tile_size(256);  // 2 x 2 tiles of 256
+  double per_tile = 0;
+  for (int i = 0; i < 2; ++i) {  // the second is warm
+    grpc::ClientContext context;
+    v1::RestoreResponse response;
+    ASSERT_TRUE(stub->Restore(&context, request, &response).ok());
+    ASSERT_EQ(response.tile_count(), 4);
+    per_tile = response.timings().compute_seconds() / 4;
+  }
+  const std::string before = ScrapeMetrics(server->metrics_port());
+  const double tiles_before = MetricValue(before, "codiff_tiles_processed_total");
+  grpc::ClientContext context;
+  const auto timeout = std::chrono::microseconds(static_cast<int64_t>(per_tile * 1.3e6));
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  v1::RestoreResponse response;
+  const auto status = stub->Restore(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(per_tile * 5e3)));
+  const std::string after = ScrapeMetrics(server->metrics_port());
+  const double computed = MetricValue(after, "codiff_tiles_processed_total") - tiles_before;
+  std::printf("[ deadline ] %.3f s per tile, deadline %.3f s: %.0f of 4 tiles computed\n", per_tile,
+              per_tile * 1.3, computed);
+  EXPECT_LE(computed, 2);
+  EXPECT_EQ(MetricValue(after, "codiff_dropped_requests_total{reason=\"deadline\"}"), 1);
+}
+
 }  // namespace
 }  // namespace codiff::testing
