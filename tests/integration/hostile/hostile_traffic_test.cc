@@ -43,21 +43,6 @@ double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::string MakeJpeg(int width, int height, int quality, int seed = 1) {
-  image::Image img(width, height, 3);
-  std::mt19937 rng(seed);
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      for (int c = 0; c < 3; ++c) {
-        img.at(x, y, c) = static_cast<uint8_t>((x * 5 + y * 3 + c * 70 + rng() % 16) & 0xff);
-      }
-    }
-  }
-  auto bytes = image::EncodeImage(img, {image::ImageFormat::kJpeg, quality});
-  EXPECT_TRUE(bytes.ok()) << bytes.status();
-  return bytes.ok() ? *bytes : std::string();
-}
-
 std::unique_ptr<ServerProcess> StartServer(const std::string& extra_yaml) {
   std::string error;
   EXPECT_FALSE(TinyModelDir().empty()) << "codiff-model init failed";

@@ -1,5 +1,9 @@
 #include "tests/integration/server/server_process.h"
 
+#include <gtest/gtest.h>
+
+#include "core/image/image_encoder.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -8,6 +12,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <random>
 
 #include <cstdlib>
 #include <fstream>
@@ -161,6 +167,21 @@ const std::string& TinyModelDir() {
     return out;
   }();
   return dir;
+}
+
+std::string MakeJpeg(int width, int height, int quality, int seed) {
+  image::Image img(width, height, 3);
+  std::mt19937 rng(seed);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        img.at(x, y, c) = static_cast<uint8_t>((x * 3 + y * 2 + c * 60 + rng() % 24) & 0xff);
+      }
+    }
+  }
+  auto bytes = image::EncodeImage(img, {image::ImageFormat::kJpeg, quality});
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  return bytes.ok() ? *bytes : std::string();
 }
 
 }  // namespace codiff::testing

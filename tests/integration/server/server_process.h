@@ -48,4 +48,7 @@ double MetricValue(const std::string& text, const std::string& name_with_labels)
 // codiff-model init.
 const std::string& TinyModelDir();
 
+// A width x height JPEG of a noisy gradient (deterministic for `seed`).
+std::string MakeJpeg(int width, int height, int quality, int seed = 1);
+
 }  // namespace codiff::testing

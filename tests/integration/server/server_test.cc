@@ -32,21 +32,6 @@ namespace {
 namespace v1 = ::codiff::v1;
 using Clock = std::chrono::steady_clock;
 
-std::string MakeJpeg(int width, int height, int quality, int seed = 1) {
-  image::Image img(width, height, 3);
-  std::mt19937 rng(seed);
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      for (int c = 0; c < 3; ++c) {
-        img.at(x, y, c) = static_cast<uint8_t>((x * 3 + y * 2 + c * 60 + rng() % 24) & 0xff);
-      }
-    }
-  }
-  auto bytes = image::EncodeImage(img, {image::ImageFormat::kJpeg, quality});
-  EXPECT_TRUE(bytes.ok()) << bytes.status();
-  return bytes.ok() ? *bytes : std::string();
-}
-
 std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
