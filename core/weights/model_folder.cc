@@ -2,6 +2,7 @@
 
 #include "core/runtime/device.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -32,6 +33,22 @@ torch::nn::Module& PartModule(models::OneStepGeneratorImpl& g, const std::string
   if (part == "projection") return *g.proj();
   if (part == "unet") return *g.unet();
   return *g.vae();
+}
+
+// nlohmann converts a float to an integer with a plain cast, undefined for
+// values outside int64_t's range and for inf/nan; model.yaml's integer keys
+// are read that way, so such numbers are refused wherever they appear.
+bool NumbersFitInt64(const nlohmann::json& json) {
+  if (json.is_number_float()) {
+    const double d = json.get<double>();
+    return std::isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0;
+  }
+  if (json.is_structured()) {
+    for (const nlohmann::json& element : json) {
+      if (!NumbersFitInt64(element)) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -98,9 +115,14 @@ absl::StatusOr<models::ModelArchitecture> ReadModelArchitecture(const std::strin
     return absl::NotFoundError(absl::StrCat(dir, " is not a model folder (no model.yaml)"));
   }
   ASSIGN_OR_RETURN(nlohmann::json doc, ReadYamlFileAsJson(yaml_path));
-  if (!doc.is_object() || doc.value("format", std::string()) != kModelFormat) {
+  // Compared as JSON: a format that is not text is wrong, not an exception.
+  if (!doc.is_object() || !doc.contains("format") || doc.at("format") != kModelFormat) {
     return absl::InvalidArgumentError(
         absl::StrCat(yaml_path, ": format must be '", kModelFormat, "'"));
+  }
+  if (!NumbersFitInt64(doc)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(yaml_path, ": a number is out of range (inf, nan or beyond +-9.2e18)"));
   }
   if (!doc.contains("architecture")) {
     return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": no 'architecture' section"));
@@ -112,9 +134,14 @@ absl::StatusOr<models::ModelArchitecture> ReadModelArchitecture(const std::strin
   }
   if (provenance != nullptr) {
     *provenance = ModelProvenance();
-    provenance->trained = doc.value("trained", false);
-    provenance->description = doc.value("description", std::string());
-    provenance->created_by = doc.value("created_by", std::string());
+    try {
+      provenance->trained = doc.value("trained", false);
+      provenance->description = doc.value("description", std::string());
+      provenance->created_by = doc.value("created_by", std::string());
+    } catch (const nlohmann::json::exception&) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          yaml_path, ": trained must be true or false, description and created_by text"));
+    }
     if (doc.contains("default_mode")) {
       const nlohmann::json& mode = doc.at("default_mode");
       if (!mode.is_string() || (mode != "perceptual" && mode != "fidelity")) {
