@@ -225,8 +225,11 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
     return bad("tls.cert_file and tls.key_file go together");
   if (!c.tls.client_ca_file.empty() && !c.tls.enabled())
     return bad("tls.client_ca_file needs tls.cert_file and tls.key_file");
-  if (!std::filesystem::is_directory(c.model_dir) ||
-      !std::filesystem::exists(std::filesystem::path(c.model_dir) / "model.yaml")) {
+  // The error_code overloads: a path the OS refuses (too long, no access)
+  // is a missing model folder, not an uncaught filesystem_error.
+  std::error_code ec;
+  if (!std::filesystem::is_directory(c.model_dir, ec) ||
+      !std::filesystem::exists(std::filesystem::path(c.model_dir) / "model.yaml", ec)) {
     return absl::NotFoundError(
         absl::StrCat("model folder ", c.model_dir,
                      " not found (no model.yaml); pass --model DIR or set model_dir in the "
