@@ -105,6 +105,9 @@ absl::Status Validate(const UNet2DConditionConfig& c) {
   if (c.num_attention_heads.size() != n || c.transformer_layers_per_block.size() != n) {
     return absl::InvalidArgumentError("UNet config: per-block lists have the wrong length");
   }
+  if (c.norm_num_groups <= 0) {
+    return absl::InvalidArgumentError("UNet config: norm_num_groups must be positive");
+  }
   for (size_t i = 0; i < n; ++i) {
     const int64_t ch = c.block_out_channels[i];
     if (ch <= 0 || ch % c.norm_num_groups != 0) {

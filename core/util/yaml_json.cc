@@ -52,18 +52,32 @@ void Emit(YAML::Emitter& out, const nlohmann::json& j) {
   }
 }
 
-}  // namespace
+// Aliases make a YAML document a graph that the conversion expands: nested
+// aliases let a 500-byte file name a billion nodes, and an alias inside its
+// own anchor is a cycle. Both are refused (YAML::Exception) by these bounds.
+constexpr int kMaxYamlDepth = 256;
+constexpr int64_t kMaxYamlNodes = 100'000;
 
-nlohmann::json YamlToJson(const YAML::Node& node) {
+nlohmann::json ToJson(const YAML::Node& node, int depth, int64_t* nodes_left) {
+  if (depth > kMaxYamlDepth) {
+    throw YAML::Exception(node.Mark(), absl::StrCat("nested deeper than ", kMaxYamlDepth,
+                                                    " levels (an alias inside its own anchor?)"));
+  }
+  if (--*nodes_left < 0) {
+    throw YAML::Exception(
+        node.Mark(), absl::StrCat("more than ", kMaxYamlNodes, " nodes once aliases are expanded"));
+  }
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       nlohmann::json obj = nlohmann::json::object();
-      for (const auto& kv : node) obj[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      for (const auto& kv : node) {
+        obj[kv.first.as<std::string>()] = ToJson(kv.second, depth + 1, nodes_left);
+      }
       return obj;
     }
     case YAML::NodeType::Sequence: {
       nlohmann::json arr = nlohmann::json::array();
-      for (const auto& e : node) arr.push_back(YamlToJson(e));
+      for (const auto& e : node) arr.push_back(ToJson(e, depth + 1, nodes_left));
       return arr;
     }
     case YAML::NodeType::Scalar:
@@ -71,6 +85,13 @@ nlohmann::json YamlToJson(const YAML::Node& node) {
     default:
       return nullptr;
   }
+}
+
+}  // namespace
+
+nlohmann::json YamlToJson(const YAML::Node& node) {
+  int64_t nodes_left = kMaxYamlNodes;
+  return ToJson(node, 0, &nodes_left);
 }
 
 std::string JsonToYaml(const nlohmann::json& json) {

@@ -12,7 +12,9 @@
 namespace codiff {
 
 // Scalars become integers, then floats, then booleans where they parse as
-// such, else strings; quoted scalars stay strings.
+// such, else strings; quoted scalars stay strings. Aliases are expanded;
+// throws YAML::Exception beyond 256 levels of nesting (an alias inside its own
+// anchor) or 100,000 nodes (nested aliases).
 nlohmann::json YamlToJson(const YAML::Node& node);
 std::string JsonToYaml(const nlohmann::json& json);
 absl::StatusOr<nlohmann::json> ReadYamlFileAsJson(const std::string& path);
