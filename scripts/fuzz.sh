@@ -11,7 +11,8 @@
 #   server_config   server config via LoadServerConfig + ValidateServerConfig
 # Needs Debian's clang and libfuzzer-14-dev (scripts/install-deps.sh --fuzz).
 # model_yaml and server_config reach LibTorch-based code: they compile their
-# parsers instrumented and link the rest from a normal build's libraries
+# parsers instrumented and link the rest (for model_yaml: the configs'
+# FromJson in the LibTorch modules' files) from a normal build's libraries
 # (CODIFF_LIB_DIR, default build/core: libcodiff_core.a, libcodiff_models.a).
 # Extra libFuzzer flags: FUZZ_FLAGS (e.g. FUZZ_FLAGS="-runs=1000000").
 set -euo pipefail
