@@ -89,86 +89,109 @@ class WithoutReflection : public grpc::ServerBuilderOption {
 struct LoadedReplicas {
   std::vector<std::unique_ptr<pipeline::Restorer>> restorers;
   ModelFacts facts;
+  // What the replicas' largest model calls need above their weights
+  // (Restorer::PeakWorkingBytes), kept out of the requests' budget.
+  int64_t working_reserve = 0;
 };
+
+// limits.max_memory_bytes, or 80% of the cgroup's (or machine's) memory.
+int64_t MemoryLimitOf(const ServerConfig& config) {
+  return config.limits.max_memory_bytes > 0 ? config.limits.max_memory_bytes
+                                            : runtime::AvailableMemoryBytes() / 10 * 8;
+}
 
 absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
   LoadedReplicas out;
+  ASSIGN_OR_RETURN(pipeline::InferenceStrategy strategy,
+                   pipeline::ParseInferenceStrategy(config.strategy));
+  struct Replica {
+    torch::Device device;
+    LoadedModel model;
+  };
+  std::vector<Replica> loaded;
   for (const auto& name : config.devices) {
     ASSIGN_OR_RETURN(torch::Device device, runtime::ParseDevice(name));
     ASSIGN_OR_RETURN(torch::ScalarType dtype, runtime::ParseComputeDtype(config.dtype, device));
-    ASSIGN_OR_RETURN(pipeline::InferenceStrategy strategy,
-                     pipeline::ParseInferenceStrategy(config.strategy));
     for (int r = 0; r < config.replicas_per_device; ++r) {
       ModelLoadOptions load;
       load.device = device;
       load.dtype = dtype;
       ASSIGN_OR_RETURN(LoadedModel model, LoadModelFolder(config.model_dir, load));
-      if (out.restorers.empty()) {
-        int64_t parameters = 0;
-        for (const auto& p : model.generator->parameters()) parameters += p.numel();
-        const auto& arch = model.generator->architecture();
-        out.facts.preset = arch.preset;
-        out.facts.parameters = parameters;
-        out.facts.timestep = arch.timestep;
-        out.facts.trained = model.provenance.trained;
-        out.facts.provenance = model.provenance.description;
-        out.facts.model_dir = config.model_dir;
-        out.facts.trained_qf_min = model.provenance.trained_qf_min;
-        out.facts.trained_qf_max = model.provenance.trained_qf_max;
-        out.facts.sources = model.provenance.sources;
-        out.facts.default_mode = model.provenance.default_mode == "fidelity"
-                                     ? pipeline::RestoreMode::kFidelity
-                                     : pipeline::RestoreMode::kPerceptual;
-      }
-      pipeline::RestorerConfig rc;
-      rc.device = device;
-      rc.strategy = strategy;
-      if (config.tile_size > 0) {
-        rc.tiles.tile_size = config.tile_size;
-        rc.tiles.overlap = config.tile_overlap >= 0 ? config.tile_overlap : config.tile_size / 8;
-      }
-      rc.max_batch_tiles = config.batching.max_batch_size;
-      rc.max_jpeg_quality = model.provenance.trained_qf_max;
-      out.restorers.push_back(std::make_unique<pipeline::Restorer>(model.generator, rc));
+      loaded.push_back({device, std::move(model)});
     }
+  }
+  // Half of what the weights leave goes to the replicas' compute (they run
+  // at once), half to the admitted requests' images and tiles.
+  const int64_t left = MemoryLimitOf(config) - runtime::ResidentBytes();
+  const int64_t working = std::max<int64_t>(left / 2 / static_cast<int64_t>(loaded.size()), 1);
+  for (Replica& replica : loaded) {
+    LoadedModel& model = replica.model;
+    if (out.restorers.empty()) {
+      int64_t parameters = 0;
+      for (const auto& p : model.generator->parameters()) parameters += p.numel();
+      const auto& arch = model.generator->architecture();
+      out.facts.preset = arch.preset;
+      out.facts.parameters = parameters;
+      out.facts.timestep = arch.timestep;
+      out.facts.trained = model.provenance.trained;
+      out.facts.provenance = model.provenance.description;
+      out.facts.model_dir = config.model_dir;
+      out.facts.trained_qf_min = model.provenance.trained_qf_min;
+      out.facts.trained_qf_max = model.provenance.trained_qf_max;
+      out.facts.sources = model.provenance.sources;
+      out.facts.default_mode = model.provenance.default_mode == "fidelity"
+                                   ? pipeline::RestoreMode::kFidelity
+                                   : pipeline::RestoreMode::kPerceptual;
+    }
+    pipeline::RestorerConfig rc;
+    rc.device = replica.device;
+    rc.strategy = strategy;
+    if (config.tile_size > 0) {
+      rc.tiles.tile_size = config.tile_size;
+      rc.tiles.overlap = config.tile_overlap >= 0 ? config.tile_overlap : config.tile_size / 8;
+    }
+    rc.max_batch_tiles = config.batching.max_batch_size;
+    rc.max_jpeg_quality = model.provenance.trained_qf_max;
+    // GPU memory is not the process's RSS; the budget bounds host memory.
+    if (replica.device.is_cpu()) rc.working_memory_bytes = working;
+    out.restorers.push_back(std::make_unique<pipeline::Restorer>(model.generator, rc));
+    out.working_reserve += replica.device.is_cpu() ? out.restorers.back()->PeakWorkingBytes() : 0;
   }
   out.facts.tiles = out.restorers.front()->default_tiles();
   out.facts.replicas = static_cast<int>(out.restorers.size());
   return out;
 }
 
-// One full batch per replica, so that the first request does not pay for
-// allocator growth and lazy initialisation.
-// One small tile per mode: enough to fault in the weights and initialise the
-// allocator and kernels, without running a full batch of full tiles (which
-// took half a minute on 2 CPU cores).
 // The request flow's limits. Called after warm-up, so the memory the model
 // and its working memory hold is known: requests get the rest of
 // max_memory_bytes.
-absl::StatusOr<runtime::FlowConfig> FlowConfigFor(const ServerConfig& config) {
+absl::StatusOr<runtime::FlowConfig> FlowConfigFor(const ServerConfig& config,
+                                                  int64_t working_reserve) {
   runtime::FlowConfig flow;
   flow.image_limits.max_bytes = static_cast<uint64_t>(config.limits.max_message_bytes);
   flow.image_limits.max_pixels = static_cast<uint64_t>(config.limits.max_pixels);
   flow.image_limits.max_side = config.limits.max_side;
   flow.max_tile_size = config.limits.max_tile_size;
-  const int64_t total = config.limits.max_memory_bytes > 0
-                            ? config.limits.max_memory_bytes
-                            : runtime::AvailableMemoryBytes() / 10 * 8;
+  const int64_t total = MemoryLimitOf(config);
   const int64_t resident = runtime::ResidentBytes();
-  flow.memory_budget_bytes = total - resident;
+  flow.memory_budget_bytes = total - resident - working_reserve;
   LogEvent({{"event", "memory_budget"},
             {"max_memory_bytes", total},
             {"resident_after_warmup", resident},
+            {"compute_reserve", working_reserve},
             {"for_requests", flow.memory_budget_bytes}});
   if (flow.memory_budget_bytes < (64ll << 20)) {
     return absl::FailedPreconditionError(
         absl::StrCat("limits.max_memory_bytes (", total, ") leaves ", flow.memory_budget_bytes,
-                     " bytes for requests after the model took ", resident,
-                     " bytes; at least 64 MB are needed: raise it"));
+                     " bytes for requests after the model took ", resident, " and its compute ",
+                     working_reserve, " bytes; at least 64 MB are needed: raise it"));
   }
   return flow;
 }
 
+// One small tile per mode: enough to fault in the weights and initialise the
+// allocator and kernels, without running a full batch of full tiles (which
+// took half a minute on 2 CPU cores).
 absl::Status WarmUp(const LoadedReplicas& replicas) {
   for (const auto& r : replicas.restorers) {
     const int side = std::min(256, r->default_tiles().tile_size);
@@ -301,7 +324,7 @@ int Serve(int argc, char** argv) {
   metrics.SetModelInfo(replicas->facts.preset, config.devices.front(), replicas->facts.trained);
   const pipeline::Restorer* preparer = replicas->restorers.front().get();
   ModelFacts facts = replicas->facts;
-  auto flow_config = FlowConfigFor(config);
+  auto flow_config = FlowConfigFor(config, replicas->working_reserve);
   if (!flow_config.ok()) {
     std::fprintf(stderr, "codiff-server: %s\n",
                  std::string(flow_config.status().message()).c_str());

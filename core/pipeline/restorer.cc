@@ -1,5 +1,9 @@
 #include "core/pipeline/restorer.h"
 
+#include <cmath>
+
+#include "core/pipeline/working_memory.h"
+
 #include <algorithm>
 #include <chrono>
 #include <utility>
@@ -115,6 +119,38 @@ Restorer::Restorer(models::OneStepGenerator generator, RestorerConfig config)
                                                                    : InferenceStrategy::kPerTile;
   }
   config_.max_batch_tiles = std::max(1, config_.max_batch_tiles);
+  if (config_.working_memory_bytes > 0) FitWorkingMemory();
+}
+
+void Restorer::FitWorkingMemory() {
+  const WorkingMemoryModel model = WorkingMemoryOf(generator_->architecture());
+  const int64_t fits = MaxPixelsWithin(model, config_.working_memory_bytes);
+  const int64_t tile_pixels =
+      static_cast<int64_t>(config_.tiles.tile_size) * config_.tiles.tile_size;
+  // Never below one tile: a budget that small is refused at start-up by the
+  // server (PeakWorkingBytes exceeds it), not silently ignored.
+  config_.max_batch_tiles = static_cast<int>(
+      std::clamp<int64_t>(fits / std::max<int64_t>(tile_pixels, 1), 1, config_.max_batch_tiles));
+  if (config_.strategy != InferenceStrategy::kReference) return;
+  config_.reference_max_pixels = std::min(config_.reference_max_pixels, fits);
+  VaeTiling& vae = config_.vae_tiling;
+  vae.max_untiled_pixels = std::max<int64_t>(1, std::min(vae.max_untiled_pixels, fits));
+  // VAE tiles: multiples of 64 whose area fits, at least 128 (the overlap
+  // must stay under half a tile).
+  const int64_t side = static_cast<int64_t>(std::sqrt(static_cast<double>(fits))) / 64 * 64;
+  vae.tile = std::clamp<int64_t>(side, 128, vae.tile);
+}
+
+int64_t Restorer::PeakWorkingBytes() const {
+  const WorkingMemoryModel model = WorkingMemoryOf(generator_->architecture());
+  const int64_t tile_pixels =
+      static_cast<int64_t>(config_.tiles.tile_size) * config_.tiles.tile_size;
+  int64_t pixels = config_.max_batch_tiles * tile_pixels;
+  if (config_.strategy == InferenceStrategy::kReference) {
+    const VaeTiling& vae = config_.vae_tiling;
+    pixels = std::max({pixels, config_.reference_max_pixels, vae.tile * vae.tile});
+  }
+  return WorkingBytesFor(model, pixels);
 }
 
 absl::StatusOr<std::unique_ptr<Restorer>> Restorer::FromModelFolder(const std::string& dir,

@@ -99,6 +99,11 @@ struct RestorerConfig {
   // 1.2 dB at QF 98). FromModelFolder takes the folder's trained maximum when
   // this is 0.
   int max_jpeg_quality = 0;
+  // Bytes this replica may use above its weights while it computes (0: no
+  // bound, the limits above as given). The constructor lowers
+  // reference_max_pixels, the VAE's untiled size and tile, and
+  // max_batch_tiles so that its largest model call fits (working_memory.h).
+  int64_t working_memory_bytes = 0;
 };
 
 struct RestoreResult {
@@ -189,8 +194,12 @@ class Restorer {
   const TileConfig& default_tiles() const { return config_.tiles; }
   const models::ModelArchitecture& architecture() const { return generator_->architecture(); }
   const RestorerConfig& config() const { return config_; }
+  // Estimated bytes above the weights of the largest model call this
+  // restorer makes, under its (possibly lowered) limits.
+  int64_t PeakWorkingBytes() const;
 
  private:
+  void FitWorkingMemory();
   models::OneStepGenerator generator_;
   RestorerConfig config_;
 };

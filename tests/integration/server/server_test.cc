@@ -549,7 +549,8 @@ TEST(ServerAdmissionTest, MemoryBudgetAdmitsWhatFitsAndRefusesTheRestAtOnce) {
   ASSERT_GT(resident, 0);
   // 1024x1024 on 64 px tiles (stride 48): 441 tiles of 4096 px, 96 B each.
   const int64_t per_image = 441ll * 4096 * 96 + static_cast<int64_t>(image.size());
-  const int64_t max_memory = resident + per_image * 5 / 2 + (32ll << 20);
+  // + 96 MB: the replica's compute reserve (tiny: ~30 MB) and slack.
+  const int64_t max_memory = resident + per_image * 5 / 2 + (96ll << 20);
   auto server = StartServer("limits:\n  max_memory_bytes: " + std::to_string(max_memory) +
                             "\n  max_pixels: 2000000\nbatching:\n  max_batch_size: 8\n");
   ASSERT_NE(server, nullptr);
