@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "training/eval_command.h"
+#include "training/niqe_fit.h"
 #include "training/recipe.h"
 #include "training/trainer.h"
 
@@ -33,13 +34,25 @@ constexpr char kUsage[] =
     "                    [--modes perceptual,fidelity] [--color-fix adain|wavelet|none]\n"
     "                    [--spp-qp 2,4,8] [--no-qf] [--no-jpeg-consistency]\n"
     "                    [--json FILE] [--quiet] [--max-images N] [--threads N]\n"
+    "                    [--niqe-model FILE | --no-niqe] [--double-jpeg 30:10,10:30]\n"
+    "                    [--double-jpeg-shift 4]\n"
     "      Compresses every image of DIR with libjpeg at each QF, restores it\n"
     "      through the server's Restorer, and prints PSNR / SSIM / PSNR-B (Y)\n"
     "      of the JPEG input, each mode and (with --spp-qp) ffmpeg's spp filter\n"
     "      at its best qp, seconds per megapixel, and CaVE's QF estimate on the\n"
     "      decoded pixels (no JPEG header). --color-fix defaults to each\n"
     "      mode's server default (adain for perceptual, none for fidelity).\n"
-    "      --no-jpeg-consistency skips the server's JPEG luma projection.\n";
+    "      --no-jpeg-consistency skips the server's JPEG luma projection.\n"
+    "      NIQE (no reference, lower is more natural) is scored against\n"
+    "      --niqe-model (default training/niqe/pristine.json when it exists).\n"
+    "      --double-jpeg QF1:QF2,... adds rows for images compressed at QF1,\n"
+    "      cropped by --double-jpeg-shift pixels at the top and left (the\n"
+    "      second 8x8 grid shifted by that), compressed at QF2. --qf none runs\n"
+    "      only those.\n"
+    "  codiff-train niqe-fit --data DIR[,DIR...] --out FILE [--list FILE]\n"
+    "      Fits NIQE's pristine model on the lossless photos under DIR (the\n"
+    "      sharpest 96 px patches of each) and writes it as JSON; --list writes\n"
+    "      the photos used (path, sha256, patches kept / in the photo).\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "codiff-train: %s\n", message.c_str());
@@ -64,7 +77,8 @@ bool ParseArgs(int argc, char** argv, Args* args, std::string* error) {
       return false;
     }
     a = a.substr(2);
-    if (a == "resume" || a == "quiet" || a == "no-qf" || a == "no-jpeg-consistency") {
+    if (a == "resume" || a == "quiet" || a == "no-qf" || a == "no-jpeg-consistency" ||
+        a == "no-niqe") {
       args->values[a] = "1";
     } else if (i + 1 < argc) {
       args->values[a] = argv[++i];
@@ -139,7 +153,9 @@ int RunEvalCommand(const Args& args) {
   o.model_dir = args.Get("model");
   o.data_dir = args.Get("data");
   if (o.model_dir.empty() || o.data_dir.empty()) return Fail("eval needs --model and --data");
-  if (args.Has("qf")) {
+  if (args.Get("qf") == "none") {
+    o.qfs.clear();
+  } else if (args.Has("qf")) {
     auto qfs = ParseIntList(args.Get("qf"), 1, 100);
     if (!qfs.ok()) return Fail("bad --qf: " + std::string(qfs.status().message()));
     o.qfs = *qfs;
@@ -161,6 +177,35 @@ int RunEvalCommand(const Args& args) {
       (!absl::SimpleAtoi(args.Get("threads"), &o.threads) || o.threads < 1 || o.threads > 256)) {
     return Fail("bad --threads");
   }
+  constexpr char kDefaultNiqeModel[] = "training/niqe/pristine.json";
+  if (args.Has("niqe-model")) {
+    o.niqe_model = args.Get("niqe-model");
+  } else if (!args.Has("no-niqe")) {
+    if (std::filesystem::exists(kDefaultNiqeModel)) {
+      o.niqe_model = kDefaultNiqeModel;
+    } else {
+      std::fprintf(stderr,
+                   "codiff-train: no %s here (run from the repository root or pass "
+                   "--niqe-model): no NIQE\n",
+                   kDefaultNiqeModel);
+    }
+  }
+  if (args.Has("double-jpeg")) {
+    for (absl::string_view pair : absl::StrSplit(args.Get("double-jpeg"), ',')) {
+      std::vector<std::string> qfs = absl::StrSplit(pair, ':');
+      int q1 = 0, q2 = 0;
+      if (qfs.size() != 2 || !absl::SimpleAtoi(qfs[0], &q1) || !absl::SimpleAtoi(qfs[1], &q2) ||
+          q1 < 1 || q1 > 100 || q2 < 1 || q2 > 100) {
+        return Fail("bad --double-jpeg: '" + std::string(pair) + "' is not QF1:QF2 in 1..100");
+      }
+      o.double_jpeg.emplace_back(q1, q2);
+    }
+  }
+  if (args.Has("double-jpeg-shift") &&
+      (!absl::SimpleAtoi(args.Get("double-jpeg-shift"), &o.double_jpeg_shift) ||
+       o.double_jpeg_shift < 0 || o.double_jpeg_shift > 64)) {
+    return Fail("bad --double-jpeg-shift (0..64)");
+  }
   auto report = codiff::training::RunEval(o);
   if (!report.ok()) return Fail(std::string(report.status().message()));
   if (args.Has("json")) {
@@ -169,23 +214,39 @@ int RunEvalCommand(const Args& args) {
     if (!out) return Fail("cannot write " + args.Get("json"));
   }
   std::printf("%zu images, Y channel\n", report->at("images").get<size_t>());
-  std::printf("%-4s %-12s %8s %7s %8s %9s\n", "QF", "input", "PSNR", "SSIM", "PSNR-B", "s/MP");
-  for (const auto& [qf, entry] : report->items()) {
-    if (!entry.is_object()) continue;
+  // One table: QF (or QF1:QF2) rows, then each row's metrics.
+  auto print_rows = [](const std::string& label, const nlohmann::json& entry, int width) {
     for (const auto& [row, m] : entry.items()) {
-      if (!m.contains("psnr")) continue;
+      if (!m.is_object() || !m.contains("psnr")) continue;
       std::string name = row;
       if (m.contains("qp")) name = "spp qp=" + std::to_string(m["qp"].get<int>());
-      std::printf("%-4s %-12s %8.3f %7.4f %8.3f %9s\n", qf.c_str(), name.c_str(),
-                  m["psnr"].get<double>(), m["ssim"].get<double>(), m["psnrb"].get<double>(),
-                  m.contains("s_per_mp")
-                      ? absl::StrFormat("%.3f", m["s_per_mp"].get<double>()).c_str()
-                      : "-");
+      std::printf(
+          "%-*s %-12s %8.3f %7.4f %8.3f %7s %9s\n", width, label.c_str(), name.c_str(),
+          m["psnr"].get<double>(), m["ssim"].get<double>(), m["psnrb"].get<double>(),
+          m.contains("niqe") ? absl::StrFormat("%.3f", m["niqe"].get<double>()).c_str() : "-",
+          m.contains("s_per_mp") ? absl::StrFormat("%.3f", m["s_per_mp"].get<double>()).c_str()
+                                 : "-");
     }
     if (entry.contains("qf_estimate")) {
-      std::printf("%-4s %-12s MAE %.2f (mean prediction %.1f)\n", qf.c_str(), "QF estimate",
-                  entry["qf_estimate"]["mae"].get<double>(),
+      std::printf("%-*s %-12s MAE %.2f (mean prediction %.1f)\n", width, label.c_str(),
+                  "QF estimate", entry["qf_estimate"]["mae"].get<double>(),
                   entry["qf_estimate"]["mean"].get<double>());
+    }
+  };
+  std::printf("%-4s %-12s %8s %7s %8s %7s %9s\n", "QF", "input", "PSNR", "SSIM", "PSNR-B", "NIQE",
+              "s/MP");
+  for (const auto& [qf, entry] : report->items()) {
+    if (!entry.is_object() || qf == "double_jpeg") continue;
+    print_rows(qf, entry, 4);
+  }
+  if (report->contains("double_jpeg")) {
+    const nlohmann::json& doubles = report->at("double_jpeg");
+    std::printf("double JPEG: QF1, then %d px cropped at the top and left, then QF2\n",
+                doubles["shift"].get<int>());
+    std::printf("%-7s %-12s %8s %7s %8s %7s %9s\n", "QF1:QF2", "input", "PSNR", "SSIM", "PSNR-B",
+                "NIQE", "s/MP");
+    for (const auto& [label, entry] : doubles.items()) {
+      if (entry.is_object()) print_rows(label, entry, 7);
     }
   }
   return 0;
@@ -211,5 +272,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "eval") return RunEvalCommand(args);
+  if (command == "niqe-fit") {
+    if (!args.Has("data") || !args.Has("out")) return Fail("niqe-fit needs --data and --out");
+    codiff::training::NiqeFitOptions o;
+    o.data_dirs = absl::StrSplit(args.Get("data"), ',', absl::SkipEmpty());
+    o.out = args.Get("out");
+    o.list = args.Get("list");
+    o.relative_to = std::filesystem::current_path().string();
+    o.progress = !args.Has("quiet");
+    auto model = codiff::training::RunNiqeFit(o);
+    if (!model.ok()) return Fail(std::string(model.status().message()));
+    std::fprintf(stderr, "%s\nwrote %s\n", model->source.c_str(), o.out.c_str());
+    return 0;
+  }
   return Fail("unknown command '" + command + "'\n" + kUsage);
 }

@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -15,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/image/image_decoder.h"
 #include "core/image/image_encoder.h"
+#include "core/metrics/niqe.h"
 #include "core/metrics/quality_metrics.h"
 #include "core/pipeline/restorer.h"
 #include "core/util/status_macros.h"
@@ -27,13 +30,21 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Sums {
-  double psnr = 0, ssim = 0, psnrb = 0, seconds = 0, megapixels = 0;
-  int n = 0;
-  // Returns the image's PSNR (for the progress line).
-  absl::StatusOr<double> Add(const image::Image& ref, const image::Image& test) {
+  double psnr = 0, ssim = 0, psnrb = 0, seconds = 0, megapixels = 0, niqe = 0;
+  int n = 0, niqe_n = 0;
+  // Returns the image's PSNR (for the progress line). `pristine` null: no
+  // NIQE; an image smaller than one NIQE patch is left out of its mean.
+  absl::StatusOr<double> Add(const image::Image& ref, const image::Image& test,
+                             const metrics::NiqeModel* pristine) {
     ASSIGN_OR_RETURN(double p, metrics::Psnr(ref, test));
     ASSIGN_OR_RETURN(double s, metrics::Ssim(ref, test));
     ASSIGN_OR_RETURN(double b, metrics::PsnrB(ref, test));
+    if (pristine != nullptr && test.width >= pristine->patch_size &&
+        test.height >= pristine->patch_size) {
+      ASSIGN_OR_RETURN(double q, metrics::Niqe(test, *pristine));
+      niqe += q;
+      ++niqe_n;
+    }
     psnr += std::min(p, 100.0);
     ssim += s;
     psnrb += std::min(b, 100.0);
@@ -42,6 +53,7 @@ struct Sums {
   }
   nlohmann::json Json(bool timed) const {
     nlohmann::json j = {{"psnr", psnr / n}, {"ssim", ssim / n}, {"psnrb", psnrb / n}};
+    if (niqe_n > 0) j["niqe"] = niqe / niqe_n;
     if (timed) j["s_per_mp"] = seconds / megapixels;
     return j;
   }
@@ -87,6 +99,127 @@ absl::StatusOr<image::Image> RunSpp(const EvalOptions& options, const std::strin
   return ReadRgbImage(out_path);
 }
 
+// One low-quality input: the reference it is scored against, the JPEG file
+// the restorer and spp read, and the QF the estimate is scored against.
+struct Degraded {
+  image::Image reference;
+  std::string jpeg;
+  int qf = 0;
+};
+using Degrade = std::function<absl::StatusOr<Degraded>(const image::Image& hq)>;
+
+struct EvalContext {
+  const EvalOptions& options;
+  const std::vector<pipeline::RestoreMode>& modes;
+  const std::optional<pipeline::ColorFix>& color_fix;
+  pipeline::Restorer& restorer;
+  const std::vector<std::string>& files;
+  const metrics::NiqeModel* pristine;
+  const std::string& scratch;
+};
+
+// Every row for one degradation, over all images.
+absl::StatusOr<nlohmann::json> EvalCondition(const EvalContext& c, const std::string& label,
+                                             const Degrade& degrade) {
+  const EvalOptions& options = c.options;
+  Sums jpeg;
+  std::map<std::string, Sums> by_mode;
+  std::map<int, Sums> spp;
+  double qf_abs_error = 0, qf_sum = 0;
+  for (const std::string& f : c.files) {
+    ASSIGN_OR_RETURN(image::Image hq, ReadRgbImage(f));
+    ASSIGN_OR_RETURN(Degraded d, degrade(hq));
+    ASSIGN_OR_RETURN(image::DecodedImage lq, image::DecodeImage(d.jpeg));
+    RETURN_IF_ERROR(jpeg.Add(d.reference, lq.rgb, c.pristine).status());
+    const double megapixels = lq.rgb.width * static_cast<double>(lq.rgb.height) / 1e6;
+    std::string line = absl::StrCat("QF ", label, " ", fs::path(f).filename().string());
+    for (size_t i = 0; i < c.modes.size(); ++i) {
+      pipeline::RestoreOptions restore;
+      restore.mode = c.modes[i];
+      restore.color_fix = c.color_fix;
+      restore.jpeg_consistency = options.jpeg_consistency;
+      const auto start = std::chrono::steady_clock::now();
+      ASSIGN_OR_RETURN(pipeline::RestoreResult result, c.restorer.Restore(lq, restore));
+      Sums& s = by_mode[ModeName(options.modes[i])];
+      s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      s.megapixels += megapixels;
+      ASSIGN_OR_RETURN(double psnr, s.Add(d.reference, result.image, c.pristine));
+      absl::StrAppend(&line, " ", ModeName(options.modes[i]), " ", std::round(psnr * 100) / 100);
+    }
+    if (options.estimate_qf) {
+      // The decoded pixels re-saved as PNG: CaVE sees no quantisation table.
+      image::EncodeOptions png;
+      png.format = image::ImageFormat::kPng;
+      ASSIGN_OR_RETURN(std::string png_bytes, image::EncodeImage(lq.rgb, png));
+      ASSIGN_OR_RETURN(image::DecodedImage resaved, image::DecodeImage(png_bytes));
+      ASSIGN_OR_RETURN(float predicted, c.restorer.EstimateQf(resaved));
+      qf_abs_error += std::abs(predicted - d.qf);
+      qf_sum += predicted;
+      absl::StrAppend(&line, " qf_pred ", std::round(predicted * 10) / 10);
+    }
+    if (!options.spp_qps.empty()) {
+      const std::string jpeg_path = c.scratch + "/in.jpg";
+      RETURN_IF_ERROR(WriteFile(jpeg_path, d.jpeg));
+      for (int qp : options.spp_qps) {
+        ASSIGN_OR_RETURN(image::Image filtered,
+                         RunSpp(options, jpeg_path, qp, c.scratch + "/out.png"));
+        // NIQE only for the qp that wins (below): scoring every qp of a sweep
+        // would cost more than the sweep.
+        RETURN_IF_ERROR(spp[qp].Add(d.reference, filtered, nullptr).status());
+      }
+    }
+    if (options.progress) std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  nlohmann::json entry = {{"jpeg", jpeg.Json(false)}};
+  for (const auto& [mode, s] : by_mode) entry[mode] = s.Json(true);
+  if (!spp.empty()) {
+    int best = spp.begin()->first;
+    nlohmann::json all = nlohmann::json::object();
+    for (const auto& [qp, s] : spp) {
+      all[std::to_string(qp)] = s.psnr / s.n;
+      if (s.psnr > spp.at(best).psnr) best = qp;
+    }
+    entry["spp"] = spp.at(best).Json(false);
+    entry["spp"]["qp"] = best;
+    entry["spp"]["psnr_by_qp"] = all;
+    if (c.pristine != nullptr) {
+      // The winning qp again, for its NIQE.
+      Sums at_best;
+      const std::string jpeg_path = c.scratch + "/in.jpg";
+      for (const std::string& f : c.files) {
+        ASSIGN_OR_RETURN(image::Image hq, ReadRgbImage(f));
+        ASSIGN_OR_RETURN(Degraded d, degrade(hq));
+        RETURN_IF_ERROR(WriteFile(jpeg_path, d.jpeg));
+        ASSIGN_OR_RETURN(image::Image filtered,
+                         RunSpp(options, jpeg_path, best, c.scratch + "/out.png"));
+        RETURN_IF_ERROR(at_best.Add(d.reference, filtered, c.pristine).status());
+      }
+      if (at_best.niqe_n > 0) entry["spp"]["niqe"] = at_best.niqe / at_best.niqe_n;
+    }
+  }
+  if (options.estimate_qf) {
+    entry["qf_estimate"] = {{"mae", qf_abs_error / c.files.size()},
+                            {"mean", qf_sum / c.files.size()}};
+  }
+  return entry;
+}
+
+absl::StatusOr<std::string> Jpeg(const image::Image& rgb, int qf) {
+  image::EncodeOptions encode;
+  encode.format = image::ImageFormat::kJpeg;
+  encode.quality = qf;
+  return image::EncodeImage(rgb, encode);
+}
+
+image::Image CropTopLeft(const image::Image& in, int shift) {
+  image::Image out(in.width - shift, in.height - shift, in.channels);
+  const size_t row = static_cast<size_t>(out.width) * in.channels;
+  for (int y = 0; y < out.height; ++y) {
+    std::copy_n(&in.data[in.index(shift, y + shift)], row, &out.data[out.index(0, y)]);
+  }
+  return out;
+}
+
 absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
   torch::set_num_threads(options.threads);
   std::vector<pipeline::RestoreMode> modes;
@@ -95,6 +228,13 @@ absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
     modes.push_back(mode);
   }
   ASSIGN_OR_RETURN(std::optional<pipeline::ColorFix> color_fix, ParseColorFix(options.color_fix));
+  if (options.double_jpeg_shift < 0 || options.double_jpeg_shift > 64) {
+    return absl::InvalidArgumentError("double_jpeg_shift must be in 0..64");
+  }
+  std::optional<metrics::NiqeModel> pristine;
+  if (!options.niqe_model.empty()) {
+    ASSIGN_OR_RETURN(pristine, metrics::ReadNiqeModel(options.niqe_model));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Restorer> restorer,
                    pipeline::Restorer::FromModelFolder(options.model_dir, {}));
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListImageFiles({options.data_dir}));
@@ -105,77 +245,40 @@ absl::StatusOr<nlohmann::json> EvalImpl(const EvalOptions& options) {
   const std::string scratch =
       (fs::temp_directory_path() / absl::StrCat("codiff-eval-", getpid())).string();
   if (!options.spp_qps.empty()) fs::create_directories(scratch);
+  const EvalContext context{
+      options, modes, color_fix, *restorer, files, pristine ? &*pristine : nullptr, scratch};
 
   nlohmann::json report = nlohmann::json::object();
   for (int qf : options.qfs) {
-    Sums jpeg;
-    std::map<std::string, Sums> by_mode;
-    std::map<int, Sums> spp;
-    double qf_abs_error = 0, qf_sum = 0;
-    for (const std::string& f : files) {
-      ASSIGN_OR_RETURN(image::Image hq, ReadRgbImage(f));
-      image::EncodeOptions encode;
-      encode.format = image::ImageFormat::kJpeg;
-      encode.quality = qf;
-      ASSIGN_OR_RETURN(std::string jpeg_bytes, image::EncodeImage(hq, encode));
-      ASSIGN_OR_RETURN(image::DecodedImage lq, image::DecodeImage(jpeg_bytes));
-      RETURN_IF_ERROR(jpeg.Add(hq, lq.rgb).status());
-      const double megapixels = hq.width * static_cast<double>(hq.height) / 1e6;
-      std::string line = absl::StrCat("QF ", qf, " ", fs::path(f).filename().string());
-      for (size_t i = 0; i < modes.size(); ++i) {
-        pipeline::RestoreOptions restore;
-        restore.mode = modes[i];
-        restore.color_fix = color_fix;
-        restore.jpeg_consistency = options.jpeg_consistency;
-        const auto start = std::chrono::steady_clock::now();
-        ASSIGN_OR_RETURN(pipeline::RestoreResult result, restorer->Restore(lq, restore));
-        Sums& s = by_mode[ModeName(options.modes[i])];
-        s.seconds +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        s.megapixels += megapixels;
-        ASSIGN_OR_RETURN(double psnr, s.Add(hq, result.image));
-        absl::StrAppend(&line, " ", ModeName(options.modes[i]), " ", std::round(psnr * 100) / 100);
-      }
-      if (options.estimate_qf) {
-        // The decoded pixels re-saved as PNG: CaVE sees no quantisation table.
-        image::EncodeOptions png;
-        png.format = image::ImageFormat::kPng;
-        ASSIGN_OR_RETURN(std::string png_bytes, image::EncodeImage(lq.rgb, png));
-        ASSIGN_OR_RETURN(image::DecodedImage resaved, image::DecodeImage(png_bytes));
-        ASSIGN_OR_RETURN(float predicted, restorer->EstimateQf(resaved));
-        qf_abs_error += std::abs(predicted - qf);
-        qf_sum += predicted;
-        absl::StrAppend(&line, " qf_pred ", std::round(predicted * 10) / 10);
-      }
-      if (!options.spp_qps.empty()) {
-        const std::string jpeg_path = scratch + "/in.jpg";
-        RETURN_IF_ERROR(WriteFile(jpeg_path, jpeg_bytes));
-        for (int qp : options.spp_qps) {
-          ASSIGN_OR_RETURN(image::Image filtered,
-                           RunSpp(options, jpeg_path, qp, scratch + "/out.png"));
-          RETURN_IF_ERROR(spp[qp].Add(hq, filtered).status());
-        }
-      }
-      if (options.progress) std::fprintf(stderr, "%s\n", line.c_str());
+    auto entry = EvalCondition(context, std::to_string(qf),
+                               [qf](const image::Image& hq) -> absl::StatusOr<Degraded> {
+                                 ASSIGN_OR_RETURN(std::string bytes, Jpeg(hq, qf));
+                                 return Degraded{hq, std::move(bytes), qf};
+                               });
+    if (!entry.ok()) return entry.status();
+    report[std::to_string(qf)] = *std::move(entry);
+  }
+  if (!options.double_jpeg.empty()) {
+    const int shift = options.double_jpeg_shift;
+    nlohmann::json doubles = nlohmann::json::object();
+    for (const auto& [qf1, qf2] : options.double_jpeg) {
+      const std::string label = absl::StrCat(qf1, ":", qf2);
+      auto entry = EvalCondition(
+          context, label,
+          [qf1 = qf1, qf2 = qf2, shift](const image::Image& hq) -> absl::StatusOr<Degraded> {
+            if (hq.width <= shift + 8 || hq.height <= shift + 8) {
+              return absl::InvalidArgumentError("image too small for the double-JPEG shift");
+            }
+            ASSIGN_OR_RETURN(std::string first, Jpeg(hq, qf1));
+            ASSIGN_OR_RETURN(image::DecodedImage once, image::DecodeImage(first));
+            ASSIGN_OR_RETURN(std::string second, Jpeg(CropTopLeft(once.rgb, shift), qf2));
+            return Degraded{CropTopLeft(hq, shift), std::move(second), qf2};
+          });
+      if (!entry.ok()) return entry.status();
+      doubles[label] = *std::move(entry);
     }
-    nlohmann::json entry = {{"jpeg", jpeg.Json(false)}};
-    for (const auto& [mode, s] : by_mode) entry[mode] = s.Json(true);
-    if (!spp.empty()) {
-      int best = spp.begin()->first;
-      nlohmann::json all = nlohmann::json::object();
-      for (const auto& [qp, s] : spp) {
-        all[std::to_string(qp)] = s.psnr / s.n;
-        if (s.psnr > spp.at(best).psnr) best = qp;
-      }
-      entry["spp"] = spp.at(best).Json(false);
-      entry["spp"]["qp"] = best;
-      entry["spp"]["psnr_by_qp"] = all;
-    }
-    if (options.estimate_qf) {
-      entry["qf_estimate"] = {{"mae", qf_abs_error / files.size()},
-                              {"mean", qf_sum / files.size()}};
-    }
-    report[std::to_string(qf)] = entry;
+    doubles["shift"] = shift;
+    report["double_jpeg"] = doubles;
   }
   if (!options.spp_qps.empty()) fs::remove_all(scratch);
   report["images"] = files.size();
