@@ -4,7 +4,7 @@
 # DURATION seconds through `codiff load`. Prints load's table (status counts:
 # admitted requests end OK, the excess RESOURCE_EXHAUSTED at once) and the
 # server's peak RSS, to compare with the budget.
-# Usage: benchmarks/memory_budget.sh MODEL_DIR SIZE CONCURRENCY DURATION MAX_MEMORY_BYTES [MODE]
+# Usage: [DEADLINE=s] benchmarks/memory_budget.sh MODEL_DIR SIZE CONCURRENCY DURATION MAX_MEMORY_BYTES [MODE]
 # Needs the build (build/server/codiff-server, build/client/codiff) and
 # python3 with numpy and PIL to make the image.
 set -euo pipefail
@@ -37,5 +37,5 @@ for _ in $(seq 120); do
 done
 grep -h memory_budget "$work/server.log" || true
 build/client/codiff load "$work/images" --server 127.0.0.1:50661 -c "$concurrency" \
-  -d "$duration" --mode "$mode" --deadline 600 --server-pid "$server_pid" -q
+  -d "$duration" --mode "$mode" --deadline "${DEADLINE:-600}" --server-pid "$server_pid" -q
 echo "server peak RSS (VmHWM): $(grep VmHWM /proc/$server_pid/status | awk '{printf "%.2f GB", $2/1e6}') against max_memory_bytes $(awk "BEGIN{printf \"%.2f GB\", $budget/1e9}")"

@@ -6,10 +6,11 @@ namespace codiff::pipeline {
 namespace {
 
 // sd21 (VAE 128 channels at full resolution, CaVE 64, UNet 320), float32,
-// measured with codiff-model demo (peak RSS after loading minus the
-// resident model) at 512x512 and 1024x1024, reference strategy.
-constexpr double kSd21BytesPerPixel = 3000;
-constexpr double kSd21FixedBytes = 0.3e9;
+// CPU, reference strategy, measured with codiff-model demo as the restore's
+// peak RSS above the resident model: 1.03 GB at 512x512, 4.04 GB at
+// 1024x1024 (4 UNet latent tiles): 3.8 KB per pixel and almost nothing fixed.
+constexpr double kSd21BytesPerPixel = 3900;
+constexpr double kSd21FixedBytes = 0.1e9;
 
 }  // namespace
 
