@@ -52,6 +52,9 @@ void PrintInfo(const std::string& server, const v1::GetModelInfoResponse& r) {
   std::printf("provenance   %s\n", m.provenance().c_str());
   std::printf("model dir    %s\n", m.model_dir().c_str());
   std::printf("default mode %s (requests without --mode)\n", m.default_mode().c_str());
+  if (m.perceptual_inert()) {
+    std::printf("perceptual   inert generator: perceptual requests run fidelity (model.yaml)\n");
+  }
   for (const auto& source : m.sources()) {
     std::printf("source       %-6s %s  sha256 %s\n", source.role().c_str(), source.path().c_str(),
                 source.sha256().c_str());

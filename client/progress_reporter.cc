@@ -108,7 +108,8 @@ void ProgressReporter::PrintLocked(const std::string& line) {
 }
 
 void ProgressReporter::Succeeded(const std::string& input, const std::string& output,
-                                 const std::string& unchanged_reason) {
+                                 const std::string& unchanged_reason,
+                                 const std::string& mode_note) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++succeeded_;
   ++processed_;
@@ -120,7 +121,10 @@ void ProgressReporter::Succeeded(const std::string& input, const std::string& ou
     }
     return;
   }
-  if (verbosity_ == Verbosity::kVerbose) PrintLocked("codiff: restored " + input + " -> " + output);
+  if (verbosity_ == Verbosity::kVerbose) {
+    PrintLocked("codiff: restored " + input + " -> " + output +
+                (mode_note.empty() ? "" : " (" + mode_note + ")"));
+  }
 }
 
 void ProgressReporter::Skipped(const std::string& input, const std::string& reason) {

@@ -30,9 +30,11 @@ class ProgressReporter {
   // Starts the clock (and, when live, the redraw thread).
   void Start();
   // A non-empty `unchanged_reason`: the server sent the image back as
-  // decoded (written all the same); said on its own line unless -q.
+  // decoded (written all the same); said on its own line unless -q. A
+  // non-empty `mode_note` (the server ran another mode than asked, e.g. an
+  // inert generator's perceptual on the fidelity path): shown with -v.
   void Succeeded(const std::string& input, const std::string& output,
-                 const std::string& unchanged_reason = "");
+                 const std::string& unchanged_reason = "", const std::string& mode_note = "");
   void Skipped(const std::string& input, const std::string& reason);
   void Failed(const std::string& input, const std::string& reason);
   // Retries and similar detail: printed with -v only.

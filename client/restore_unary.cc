@@ -27,7 +27,7 @@ void Deliver(const PlannedImage& image, const v1::RestoreResponse& response, boo
   }
   progress.Succeeded(image.input.display(),
                      image.output.empty() ? std::string("stdout") : image.output.string(),
-                     response.unchanged_reason());
+                     response.unchanged_reason(), response.mode_note());
 }
 
 namespace {

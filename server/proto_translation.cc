@@ -93,6 +93,10 @@ void FillRestoreResponse(const runtime::RestoreOutput& output, double total_seco
   response->set_width(output.width);
   response->set_height(output.height);
   response->set_tile_count(output.tiles);
+  response->set_mode_run(output.mode_run == pipeline::RestoreMode::kFidelity
+                             ? v1::RESTORE_MODE_FIDELITY
+                             : v1::RESTORE_MODE_PERCEPTUAL);
+  if (!output.mode_note.empty()) response->set_mode_note(output.mode_note);
   auto* timings = response->mutable_timings();
   timings->set_queue_seconds(output.queue_seconds);
   timings->set_compute_seconds(output.compute_seconds);
@@ -112,6 +116,7 @@ void FillModelInfo(const ModelFacts& facts, const ServerConfig& config,
   model->set_trained_qf_max(facts.trained_qf_max);
   model->set_default_mode(facts.default_mode == pipeline::RestoreMode::kFidelity ? "fidelity"
                                                                                  : "perceptual");
+  model->set_perceptual_inert(facts.perceptual_inert);
   for (const SourceFile& source : facts.sources) {
     v1::SourceFile* out = model->add_sources();
     out->set_role(source.role);

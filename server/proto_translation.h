@@ -28,6 +28,8 @@ struct ModelFacts {
   std::vector<SourceFile> sources;  // imported models: what they were made from
   // What RESTORE_MODE_UNSPECIFIED means for this model.
   pipeline::RestoreMode default_mode = pipeline::RestoreMode::kPerceptual;
+  // model.yaml `perceptual: inert`: perceptual requests run fidelity.
+  bool perceptual_inert = false;
   pipeline::TileConfig tiles;
   int replicas = 0;
 };

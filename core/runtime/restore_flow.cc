@@ -18,6 +18,10 @@ std::string Megabytes(int64_t bytes) { return absl::StrFormat("%.0f MB", bytes /
 // EstimateQF holds the decoded image and its float copy, not tiles.
 constexpr int64_t kEstimateBytesPerPixel = 16;
 
+constexpr char kInertPerceptualNote[] =
+    "perceptual requested; this model's generator is inert (model.yaml perceptual: inert: it "
+    "adds nothing measurable over CaVE's restoration), so the fidelity path ran";
+
 }  // namespace
 
 class Admission {
@@ -153,15 +157,24 @@ void RestoreFlow::RunRestore(std::shared_ptr<Admission> admission, const Restore
     auto decoded = image::DecodeImage(input.image, config_.image_limits);
     if (!decoded.ok()) return done(decoded.status());
     const int64_t pixels = static_cast<int64_t>(decoded->rgb.width) * decoded->rgb.height;
-    auto prepared = preparer_->Prepare(*decoded, input.options);
+    pipeline::RestoreOptions options = input.options;
+    std::string mode_note;
+    if (perceptual_inert_ && options.mode == pipeline::RestoreMode::kPerceptual) {
+      options.mode = pipeline::RestoreMode::kFidelity;
+      mode_note = std::string(kInertPerceptualNote);
+    }
+    auto prepared = preparer_->Prepare(*decoded, options);
     if (!prepared.ok()) return done(prepared.status());
     auto shared = std::make_shared<pipeline::PreparedImage>(*std::move(prepared));
     const image::EncodeOptions encode = input.encode;
     // Blends the tiles (or takes the decoded image, when it goes back
     // unchanged), encodes and answers: CPU work, off the inference thread.
-    auto deliver = [this, admission, shared, encode, pixels, done](const TileJobResult& result) {
+    auto deliver = [this, admission, shared, encode, pixels, mode_note,
+                    done](const TileJobResult& result) {
       const bool unchanged = !shared->unchanged_reason.empty();
       RestoreOutput out;
+      out.mode_run = shared->options.mode;
+      out.mode_note = mode_note;
       out.pixels = pixels;
       out.queue_seconds = result.queue_seconds;
       out.compute_seconds = result.compute_seconds;

@@ -48,6 +48,11 @@ struct RestoreOutput {
   bool has_qf = false;
   float predicted_qf = 0;
   std::string unchanged_reason;  // non-empty: returned as decoded
+  // The mode that ran, and why it is not the one asked for (non-empty only
+  // then): a perceptual request on a model whose generator is inert runs the
+  // fidelity path (SetPerceptualInert).
+  pipeline::RestoreMode mode_run = pipeline::RestoreMode::kPerceptual;
+  std::string mode_note;
   double queue_seconds = 0;
   double compute_seconds = 0;
   double finish_seconds = 0;  // colour fix + JPEG projection
@@ -77,6 +82,12 @@ class RestoreFlow {
   // The model is loaded; `preparer` (a replica's restorer) is used only for
   // its const, thread-safe Prepare/Finish.
   void SetPreparer(const pipeline::Restorer* preparer);
+  // The served model's generator adds nothing measurable (model.yaml
+  // `perceptual: inert`): perceptual requests run the fidelity path, with
+  // the mode's default colour fix unless the request names one, and their
+  // output says so (RestoreOutput::mode_note). Set before serving.
+  void SetPerceptualInert(bool inert) { perceptual_inert_ = inert; }
+  bool perceptual_inert() const { return perceptual_inert_; }
 
   // On the caller's thread, cheap: reads the image header, checks limits and
   // the request's cost against the budgets, takes a batcher queue slot.
@@ -104,6 +115,7 @@ class RestoreFlow {
   TileBatcher* batcher_;
   Post post_;
   const pipeline::Restorer* preparer_ = nullptr;
+  bool perceptual_inert_ = false;
   SharedBudget memory_;
   std::atomic<int64_t> queued_pixels_{0};  // admitted, not yet computed
   ThroughputEstimate throughput_;

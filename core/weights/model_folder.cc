@@ -90,6 +90,7 @@ absl::Status WriteModelFolder(const std::string& dir, models::OneStepGeneratorIm
     doc["trained_qf"] = {{"min", provenance.trained_qf_min}, {"max", provenance.trained_qf_max}};
   }
   if (provenance.default_mode != "perceptual") doc["default_mode"] = provenance.default_mode;
+  if (provenance.perceptual_inert) doc["perceptual"] = "inert";
   if (!provenance.sources.empty()) {
     nlohmann::json sources = nlohmann::json::array();
     for (const SourceFile& source : provenance.sources) {
@@ -149,6 +150,14 @@ absl::StatusOr<models::ModelArchitecture> ReadModelArchitecture(const std::strin
             absl::StrCat(yaml_path, ": default_mode must be perceptual or fidelity"));
       }
       provenance->default_mode = mode.get<std::string>();
+    }
+    if (doc.contains("perceptual")) {
+      const nlohmann::json& perceptual = doc.at("perceptual");
+      if (!perceptual.is_string() || (perceptual != "inert" && perceptual != "active")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(yaml_path, ": perceptual must be inert or active"));
+      }
+      provenance->perceptual_inert = perceptual == "inert";
     }
     if (doc.contains("sources")) {
       const nlohmann::json& sources = doc.at("sources");

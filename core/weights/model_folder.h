@@ -41,6 +41,12 @@ struct ModelProvenance {
   // generator adds nothing measurable over CaVE's restoration (the bundled
   // small model) names fidelity, so callers do not pay 2.8x for nothing.
   std::string default_mode = "perceptual";
+  // model.yaml `perceptual: inert`: the generator was measured to add
+  // nothing over CaVE's restoration (the bundled small model: NIQE and PSNR
+  // within noise of fidelity at 2.8x the cost), so the server runs perceptual
+  // requests on the fidelity path and says so in the response. Absent or
+  // `perceptual: active`: perceptual runs the generator.
+  bool perceptual_inert = false;
   // The files the weights were imported from (empty for trained models).
   std::vector<SourceFile> sources = {};
 };

@@ -217,6 +217,69 @@ TEST(ServerDefaultModeTest, RequestWithoutAModeRunsTheModelsDefault) {
   EXPECT_EQ(info.model().default_mode(), "fidelity");
 }
 
+// model.yaml `perceptual: inert` (issue 20): a perceptual request (named, or
+// by the default mode) runs the fidelity path, returns fidelity's image and
+// says so; fidelity requests carry no note; GetModelInfo reports the flag.
+TEST(ServerInertPerceptualTest, PerceptualOnAnInertModelRunsFidelityWithANote) {
+  const std::string dir = MakeTempDir("inert-perceptual");
+  for (const auto& entry : std::filesystem::directory_iterator(TinyModelDir())) {
+    std::filesystem::copy_file(entry.path(), dir + "/" + entry.path().filename().string());
+  }
+  std::ofstream(dir + "/model.yaml", std::ios::app) << "perceptual: inert\n";
+  std::string error;
+  auto server = ServerProcess::Start(dir, "", &error);
+  ASSERT_NE(server, nullptr) << error;
+  auto stub = v1::Restoration::NewStub(Connect(server->address()));
+  const std::string jpeg = MakeJpeg(96, 64, 20);
+  auto restore = [&](v1::RestoreMode mode) {
+    grpc::ClientContext context;
+    v1::RestoreRequest request;
+    request.set_image(jpeg);
+    request.mutable_options()->set_mode(mode);
+    v1::RestoreResponse response;
+    const grpc::Status status = stub->Restore(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  };
+  const v1::RestoreResponse fidelity = restore(v1::RESTORE_MODE_FIDELITY);
+  const v1::RestoreResponse perceptual = restore(v1::RESTORE_MODE_PERCEPTUAL);
+  const v1::RestoreResponse unspecified = restore(v1::RESTORE_MODE_UNSPECIFIED);
+  EXPECT_EQ(fidelity.mode_run(), v1::RESTORE_MODE_FIDELITY);
+  EXPECT_TRUE(fidelity.mode_note().empty()) << fidelity.mode_note();
+  for (const v1::RestoreResponse* r : {&perceptual, &unspecified}) {
+    EXPECT_FALSE(r->image().empty());
+    EXPECT_EQ(r->image(), fidelity.image());
+    EXPECT_EQ(r->mode_run(), v1::RESTORE_MODE_FIDELITY);
+    EXPECT_NE(r->mode_note().find("inert"), std::string::npos) << r->mode_note();
+  }
+  grpc::ClientContext context;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_TRUE(info.model().perceptual_inert());
+  EXPECT_EQ(info.model().default_mode(), "perceptual");
+}
+
+// Without the flag perceptual runs the generator: another image, no note.
+TEST_F(ServerTest, PerceptualRunsTheGeneratorWhenTheModelIsNotMarkedInert) {
+  const std::string jpeg = MakeJpeg(96, 64, 20);
+  v1::RestoreResponse responses[2];
+  const v1::RestoreMode modes[2] = {v1::RESTORE_MODE_PERCEPTUAL, v1::RESTORE_MODE_FIDELITY};
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext context;
+    v1::RestoreRequest request;
+    request.set_image(jpeg);
+    request.mutable_options()->set_mode(modes[i]);
+    ASSERT_TRUE(stub_->Restore(&context, request, &responses[i]).ok());
+    EXPECT_EQ(responses[i].mode_run(), modes[i]);
+    EXPECT_TRUE(responses[i].mode_note().empty());
+  }
+  EXPECT_NE(responses[0].image(), responses[1].image());
+  grpc::ClientContext context;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(stub_->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_FALSE(info.model().perceptual_inert());
+}
+
 TEST_F(ServerTest, OversizedIdIsRefusedAndItsLogLineIsBounded) {
   grpc::ClientContext context;
   v1::RestoreRequest request;
