@@ -86,14 +86,6 @@ RestorationService::RestorationService(const ServerConfig& config, ServerMetrics
 
 void RestorationService::SetReady(ModelFacts facts, runtime::RestoreFlow* flow) {
   facts_ = std::move(facts);
-  // model.yaml `perceptual: inert` (issue 20): read here from the folder the
-  // model was just loaded from, so perceptual requests on an inert generator
-  // run fidelity. (Belongs with the other facts in LoadReplicas.)
-  ModelProvenance provenance;
-  if (!facts_.model_dir.empty() && ReadModelArchitecture(facts_.model_dir, &provenance).ok()) {
-    facts_.perceptual_inert = facts_.perceptual_inert || provenance.perceptual_inert;
-  }
-  if (flow != nullptr) flow->SetPerceptualInert(facts_.perceptual_inert);
   flow_ = flow;
   ready_.store(true);
 }

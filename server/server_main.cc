@@ -139,6 +139,7 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
       out.facts.trained_qf_min = model.provenance.trained_qf_min;
       out.facts.trained_qf_max = model.provenance.trained_qf_max;
       out.facts.sources = model.provenance.sources;
+      out.facts.perceptual_inert = model.provenance.perceptual_inert;
       out.facts.default_mode = model.provenance.default_mode == "fidelity"
                                    ? pipeline::RestoreMode::kFidelity
                                    : pipeline::RestoreMode::kPerceptual;
@@ -335,6 +336,8 @@ int Serve(int argc, char** argv) {
       *flow_config, batcher.get(),
       [&pool](std::function<void()> task) { pool.Post(std::move(task)); });
   flow->SetPreparer(preparer);
+  // model.yaml `perceptual: inert`: perceptual requests run the fidelity path.
+  flow->SetPerceptualInert(facts.perceptual_inert);
   batcher->Start(std::move(replicas->restorers));
   service.SetReady(facts, flow.get());
   health->SetServingStatus(kReadinessService, true);

@@ -63,6 +63,24 @@ cv::Mat BlockPattern() {
   return m;
 }
 
+// A 254-byte PNG whose text chunk after the image claims 2 GB: libpng
+// would allocate that before reading it (found by fuzzing); the chunk walk
+// refuses it first.
+TEST(ImageDecoderTest, PngChunkLongerThanTheFileIsRefusedBeforeDecoding) {
+  const std::string bytes = ReadFixture("png_text_chunk_claims_2gb.png");
+  ASSERT_EQ(bytes.size(), 254u);
+  auto decoded = DecodeImage(bytes);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(decoded.status().message().find("past the end of the file"), std::string::npos)
+      << decoded.status();
+  // A valid PNG cut short inside a chunk is refused the same way.
+  const std::string png = ReadFixture("small_rgb.png");
+  auto cut = ProbeImage(png.substr(0, png.size() - 20));
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ProbeImage(png).ok());
+}
+
 TEST(ImageDecoderTest, ColourPngRoundTripIsExact) {
   const DecodedImage d = MustDecode(ReadFixture("small_rgb.png"));
   EXPECT_EQ(d.format, ImageFormat::kPng);
