@@ -25,6 +25,9 @@ cat >"$work/server.yaml" <<YAML
 listen: "127.0.0.1:50661"
 metrics_listen: "127.0.0.1:9661"
 model_dir: "$model"
+# A long request (sd21 at 16 MP on a CPU takes over 17 min) must not be cut
+# by the connection-age grace.
+max_connection_age_seconds: 0
 limits:
   max_memory_bytes: $budget
   max_pixels: 40000000
