@@ -185,14 +185,20 @@ TEST_F(ServerTest, GetModelInfoDescribesTheModel) {
   EXPECT_EQ(response.batching().max_batch_size(), 1);
 }
 
-// A model folder may name the mode of requests that name none (the bundled
-// model: fidelity, its generator being inert).
-TEST(ServerDefaultModeTest, RequestWithoutAModeRunsTheModelsDefault) {
-  const std::string dir = MakeTempDir("fidelity-default");
+// A copy of the tiny test model whose model.yaml gains `yaml_line`.
+std::string TinyModelWith(const std::string& tag, const std::string& yaml_line) {
+  const std::string dir = MakeTempDir(tag);
   for (const auto& entry : std::filesystem::directory_iterator(TinyModelDir())) {
     std::filesystem::copy_file(entry.path(), dir + "/" + entry.path().filename().string());
   }
-  std::ofstream(dir + "/model.yaml", std::ios::app) << "default_mode: fidelity\n";
+  std::ofstream(dir + "/model.yaml", std::ios::app) << yaml_line << "\n";
+  return dir;
+}
+
+// A model folder may name the mode of requests that name none (the bundled
+// model: fidelity, its generator being inert).
+TEST(ServerDefaultModeTest, RequestWithoutAModeRunsTheModelsDefault) {
+  const std::string dir = TinyModelWith("fidelity-default", "default_mode: fidelity");
   std::string error;
   auto server = ServerProcess::Start(dir, "", &error);
   ASSERT_NE(server, nullptr) << error;
@@ -221,11 +227,7 @@ TEST(ServerDefaultModeTest, RequestWithoutAModeRunsTheModelsDefault) {
 // by the default mode) runs the fidelity path, returns fidelity's image and
 // says so; fidelity requests carry no note; GetModelInfo reports the flag.
 TEST(ServerInertPerceptualTest, PerceptualOnAnInertModelRunsFidelityWithANote) {
-  const std::string dir = MakeTempDir("inert-perceptual");
-  for (const auto& entry : std::filesystem::directory_iterator(TinyModelDir())) {
-    std::filesystem::copy_file(entry.path(), dir + "/" + entry.path().filename().string());
-  }
-  std::ofstream(dir + "/model.yaml", std::ios::app) << "perceptual: inert\n";
+  const std::string dir = TinyModelWith("inert-perceptual", "perceptual: inert");
   std::string error;
   auto server = ServerProcess::Start(dir, "", &error);
   ASSERT_NE(server, nullptr) << error;
