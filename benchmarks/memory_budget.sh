@@ -41,4 +41,4 @@ done
 grep -h memory_budget "$work/server.log" || true
 build/client/codiff load "$work/images" --server 127.0.0.1:50661 -c "$concurrency" \
   -d "$duration" --mode "$mode" --deadline "${DEADLINE:-600}" --server-pid "$server_pid" -q
-echo "server peak RSS (VmHWM): $(grep VmHWM /proc/$server_pid/status | awk '{printf "%.2f GB", $2/1e6}') against max_memory_bytes $(awk "BEGIN{printf \"%.2f GB\", $budget/1e9}")"
+echo "server peak RSS (VmHWM): $(grep VmHWM /proc/$server_pid/status | awk '{printf "%.2f GB", $2*1024/1e9}') against max_memory_bytes $(awk "BEGIN{printf \"%.2f GB\", $budget/1e9}")"
