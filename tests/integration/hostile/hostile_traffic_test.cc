@@ -43,14 +43,6 @@ double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::unique_ptr<ServerProcess> StartServer(const std::string& extra_yaml) {
-  std::string error;
-  EXPECT_FALSE(TinyModelDir().empty()) << "codiff-model init failed";
-  auto server = ServerProcess::Start(TinyModelDir(), extra_yaml, &error);
-  EXPECT_NE(server, nullptr) << error;
-  return server;
-}
-
 // A TCP connection to 127.0.0.1:port; -1 on failure.
 int ConnectTcp(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -113,7 +105,7 @@ bool ClosedWithin(int fd, std::chrono::milliseconds timeout) {
 // connections. A scrape still answers within a second, and SIGTERM ends
 // the process within the drain grace while they are all open.
 TEST(MetricsEndpointTest, DripperAndIdleConnectionsNeitherDelayScrapesNorShutdown) {
-  auto server = StartServer("shutdown_grace_seconds: 5\n");
+  auto server = StartTinyServer("shutdown_grace_seconds: 5\n");
   ASSERT_NE(server, nullptr);
   const int port = server->metrics_port();
   std::atomic<bool> stop{false};
@@ -167,7 +159,7 @@ TEST(MetricsEndpointTest, DripperAndIdleConnectionsNeitherDelayScrapesNorShutdow
 // silent one is closed when its whole-request time is up; an oversized
 // request head gets 431; unknown paths 404.
 TEST(MetricsEndpointTest, CapTimeoutAndSizeLimit) {
-  auto server = StartServer(
+  auto server = StartTinyServer(
       "metrics_http:\n  max_connections: 4\n  request_timeout_seconds: 1\n"
       "  max_request_bytes: 1024\n");
   ASSERT_NE(server, nullptr);
@@ -209,7 +201,7 @@ grpc::Status RawCall(grpc::GenericStub& stub, const std::string& method, const s
 }
 
 TEST(MalformedRequestTest, UnparsableBytesGetInvalidArgumentWithAMessage) {
-  auto server = StartServer("");
+  auto server = StartTinyServer("");
   ASSERT_NE(server, nullptr);
   auto channel = grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
@@ -245,8 +237,8 @@ class AuthTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new std::string(MakeTempDir("auth"));
     std::ofstream(*dir_ + "/tokens") << "# clients\nright-token-1\n\nsecond-token\n";
-    server_ = StartServer("auth:\n  token_file: " + *dir_ +
-                          "/tokens\n  exempt_services: [grpc.health.v1.Health]\n")
+    server_ = StartTinyServer("auth:\n  token_file: " + *dir_ +
+                              "/tokens\n  exempt_services: [grpc.health.v1.Health]\n")
                   .release();
   }
   static void TearDownTestSuite() {
@@ -358,7 +350,7 @@ TEST(ReflectionTest, OffByDefaultOnWhenEnabledAndExemptFromAuthWhenConfigured) {
     return stream->Finish();
   };
   {
-    auto server = StartServer("");
+    auto server = StartTinyServer("");
     ASSERT_NE(server, nullptr);
     std::vector<std::string> names;
     EXPECT_EQ(list_services(server->address(), &names).error_code(),
@@ -366,9 +358,9 @@ TEST(ReflectionTest, OffByDefaultOnWhenEnabledAndExemptFromAuthWhenConfigured) {
   }
   const std::string dir = MakeTempDir("reflection");
   std::ofstream(dir + "/tokens") << "t0ken\n";
-  auto server = StartServer("reflection: true\nauth:\n  token_file: " + dir +
-                            "/tokens\n  exempt_services: [grpc.health.v1.Health, "
-                            "grpc.reflection.v1alpha.ServerReflection]\n");
+  auto server = StartTinyServer("reflection: true\nauth:\n  token_file: " + dir +
+                                "/tokens\n  exempt_services: [grpc.health.v1.Health, "
+                                "grpc.reflection.v1alpha.ServerReflection]\n");
   ASSERT_NE(server, nullptr);
   std::vector<std::string> names;
   const grpc::Status status = list_services(server->address(), &names);
@@ -377,7 +369,7 @@ TEST(ReflectionTest, OffByDefaultOnWhenEnabledAndExemptFromAuthWhenConfigured) {
 }
 
 TEST(LoadCommandTest, ReportsThroughputLatencyStatusesAndServerMemory) {
-  auto server = StartServer("");
+  auto server = StartTinyServer("");
   ASSERT_NE(server, nullptr);
   const std::string dir = MakeTempDir("load-images");
   for (int i = 0; i < 3; ++i) {

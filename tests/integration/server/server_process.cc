@@ -184,4 +184,12 @@ std::string MakeJpeg(int width, int height, int quality, int seed) {
   return bytes.ok() ? *bytes : std::string();
 }
 
+std::unique_ptr<ServerProcess> StartTinyServer(const std::string& extra_yaml) {
+  std::string error;
+  EXPECT_FALSE(TinyModelDir().empty()) << "codiff-model init failed";
+  auto server = ServerProcess::Start(TinyModelDir(), extra_yaml, &error);
+  EXPECT_NE(server, nullptr) << error;
+  return server;
+}
+
 }  // namespace codiff::testing

@@ -48,6 +48,10 @@ double MetricValue(const std::string& text, const std::string& name_with_labels)
 // codiff-model init.
 const std::string& TinyModelDir();
 
+// A server on the tiny test model (TinyModelDir) with `extra_yaml`; null,
+// with a test failure saying why, when it does not start.
+std::unique_ptr<ServerProcess> StartTinyServer(const std::string& extra_yaml);
+
 // A width x height JPEG of a noisy gradient (deterministic for `seed`).
 std::string MakeJpeg(int width, int height, int quality, int seed = 1);
 

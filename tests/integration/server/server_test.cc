@@ -49,20 +49,12 @@ grpc::Status Restore(v1::Restoration::Stub& stub, const std::string& image,
   return stub.Restore(&context, request, response);
 }
 
-std::unique_ptr<ServerProcess> StartServer(const std::string& extra_yaml) {
-  std::string error;
-  EXPECT_FALSE(TinyModelDir().empty()) << "codiff-model init failed";
-  auto server = ServerProcess::Start(TinyModelDir(), extra_yaml, &error);
-  EXPECT_NE(server, nullptr) << error;
-  return server;
-}
-
 // One server shared by the functional tests (batching and overload tests
 // start their own, differently configured).
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = StartServer(
+    server_ = StartTinyServer(
                   "limits:\n  max_pixels: 250000\nbatching:\n  max_queue_delay_ms: 2\n"
                   "reflection: true\n")
                   .release();
@@ -185,6 +177,19 @@ TEST_F(ServerTest, GetModelInfoDescribesTheModel) {
   EXPECT_EQ(response.batching().max_batch_size(), 1);
 }
 
+// Restores `jpeg` in `mode`; the call must succeed.
+v1::RestoreResponse RestoreInMode(v1::Restoration::Stub& stub, const std::string& jpeg,
+                                  v1::RestoreMode mode) {
+  grpc::ClientContext context;
+  v1::RestoreRequest request;
+  request.set_image(jpeg);
+  request.mutable_options()->set_mode(mode);
+  v1::RestoreResponse response;
+  const grpc::Status status = stub.Restore(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response;
+}
+
 // A copy of the tiny test model whose model.yaml gains `yaml_line`.
 std::string TinyModelWith(const std::string& tag, const std::string& yaml_line) {
   const std::string dir = MakeTempDir(tag);
@@ -204,16 +209,7 @@ TEST(ServerDefaultModeTest, RequestWithoutAModeRunsTheModelsDefault) {
   ASSERT_NE(server, nullptr) << error;
   auto stub = v1::Restoration::NewStub(Connect(server->address()));
   const std::string jpeg = MakeJpeg(96, 64, 20);
-  auto restore = [&](v1::RestoreMode mode) {
-    grpc::ClientContext context;
-    v1::RestoreRequest request;
-    request.set_image(jpeg);
-    request.mutable_options()->set_mode(mode);
-    v1::RestoreResponse response;
-    const grpc::Status status = stub->Restore(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.image();
-  };
+  auto restore = [&](v1::RestoreMode mode) { return RestoreInMode(*stub, jpeg, mode).image(); };
   const std::string unspecified = restore(v1::RESTORE_MODE_UNSPECIFIED);
   EXPECT_EQ(unspecified, restore(v1::RESTORE_MODE_FIDELITY));
   EXPECT_NE(unspecified, restore(v1::RESTORE_MODE_PERCEPTUAL));
@@ -233,16 +229,7 @@ TEST(ServerInertPerceptualTest, PerceptualOnAnInertModelRunsFidelityWithANote) {
   ASSERT_NE(server, nullptr) << error;
   auto stub = v1::Restoration::NewStub(Connect(server->address()));
   const std::string jpeg = MakeJpeg(96, 64, 20);
-  auto restore = [&](v1::RestoreMode mode) {
-    grpc::ClientContext context;
-    v1::RestoreRequest request;
-    request.set_image(jpeg);
-    request.mutable_options()->set_mode(mode);
-    v1::RestoreResponse response;
-    const grpc::Status status = stub->Restore(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
-  };
+  auto restore = [&](v1::RestoreMode mode) { return RestoreInMode(*stub, jpeg, mode); };
   const v1::RestoreResponse fidelity = restore(v1::RESTORE_MODE_FIDELITY);
   const v1::RestoreResponse perceptual = restore(v1::RESTORE_MODE_PERCEPTUAL);
   const v1::RestoreResponse unspecified = restore(v1::RESTORE_MODE_UNSPECIFIED);
@@ -412,7 +399,8 @@ TEST_F(ServerTest, PromtoolFindsNoProblemInTheMetrics) {
 // max_connection_age: the server sends GOAWAY, the client's channel leaves
 // READY and reconnects, and no call fails on the way.
 TEST(ServerConnectionAgeTest, ClientsReconnectWithoutFailedCalls) {
-  auto server = StartServer("max_connection_age_seconds: 2\nmax_connection_age_grace_seconds: 5\n");
+  auto server =
+      StartTinyServer("max_connection_age_seconds: 2\nmax_connection_age_grace_seconds: 5\n");
   ASSERT_NE(server, nullptr);
   auto channel = Connect(server->address());
   auto stub = v1::Restoration::NewStub(channel);
@@ -448,7 +436,7 @@ TEST(ServerConnectionAgeTest, ClientsReconnectWithoutFailedCalls) {
 }
 
 TEST(ServerBatchingTest, ConcurrentClientsShareBatches) {
-  auto server = StartServer(
+  auto server = StartTinyServer(
       "batching:\n  max_batch_size: 8\n  max_queue_delay_ms: 20\n  max_queue_size: 64\n"
       "worker_threads: 2\n");
   ASSERT_NE(server, nullptr);
@@ -479,7 +467,7 @@ TEST(ServerBatchingTest, ConcurrentClientsShareBatches) {
 
 // A queue of 2 and a burst of 20: the excess is refused at once.
 TEST(ServerOverloadTest, BurstBeyondTheQueueGetsResourceExhaustedAtOnce) {
-  auto server = StartServer(
+  auto server = StartTinyServer(
       "batching:\n  max_batch_size: 1\n  max_queue_delay_ms: 0\n  max_queue_size: 2\n"
       "worker_threads: 1\n");
   ASSERT_NE(server, nullptr);
@@ -523,7 +511,7 @@ TEST(ServerOverloadTest, BurstBeyondTheQueueGetsResourceExhaustedAtOnce) {
 
 // SIGTERM under load: every request completes or is refused UNAVAILABLE.
 TEST(ServerShutdownTest, SigtermDrainsUnderLoadAndExitsZero) {
-  auto server = StartServer("shutdown_grace_seconds: 20\nbatching:\n  max_queue_size: 64\n");
+  auto server = StartTinyServer("shutdown_grace_seconds: 20\nbatching:\n  max_queue_size: 64\n");
   ASSERT_NE(server, nullptr);
   auto channel = Connect(server->address());
   const std::string image = MakeJpeg(96, 96, 30);
@@ -607,7 +595,7 @@ TEST(ServerAdmissionTest, MemoryBudgetAdmitsWhatFitsAndRefusesTheRestAtOnce) {
   // from a first server, then give the second room for ~2.5 such images.
   int64_t resident = 0;
   {
-    auto probe = StartServer("");
+    auto probe = StartTinyServer("");
     ASSERT_NE(probe, nullptr);
     resident = LoggedNumber(probe->log(), "resident_after_warmup");
   }
@@ -616,8 +604,8 @@ TEST(ServerAdmissionTest, MemoryBudgetAdmitsWhatFitsAndRefusesTheRestAtOnce) {
   const int64_t per_image = 441ll * 4096 * 96 + static_cast<int64_t>(image.size());
   // + 96 MB: the replica's compute reserve (tiny: ~30 MB) and slack.
   const int64_t max_memory = resident + per_image * 5 / 2 + (96ll << 20);
-  auto server = StartServer("limits:\n  max_memory_bytes: " + std::to_string(max_memory) +
-                            "\n  max_pixels: 2000000\nbatching:\n  max_batch_size: 8\n");
+  auto server = StartTinyServer("limits:\n  max_memory_bytes: " + std::to_string(max_memory) +
+                                "\n  max_pixels: 2000000\nbatching:\n  max_batch_size: 8\n");
   ASSERT_NE(server, nullptr);
   std::atomic<bool> stop{false};
   auto peak = std::async(std::launch::async, PeakRss, server->pid(), std::cref(stop));
@@ -688,7 +676,7 @@ TEST_F(ServerTest, TileSizeAboveTheServersLimitIsRefused) {
 // A 4-tile request whose deadline passes during its first tile: the server
 // computes at most 2 of its tiles, and counts it as reason="deadline".
 TEST(ServerDeadlineTest, DeadlinePassingMidRequestStopsItsCompute) {
-  auto server = StartServer(
+  auto server = StartTinyServer(
       "limits:\n  max_tile_size: 256\nbatching:\n  max_batch_size: 1\n  max_queue_delay_ms: 0\n");
   ASSERT_NE(server, nullptr);
   auto stub = v1::Restoration::NewStub(Connect(server->address()));
