@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "core/image/image_decoder.h"
 #include "core/image/image_probe.h"
+#include "core/util/status_macros.h"
 
 namespace codiff::runtime {
 namespace {
@@ -62,8 +63,6 @@ RestoreFlow::~RestoreFlow() = default;
 
 void RestoreFlow::SetPreparer(const pipeline::Restorer* preparer) { preparer_ = preparer; }
 
-int64_t RestoreFlow::memory_in_use() const { return memory_.used(); }
-
 absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::Admit(const RequestCost& cost,
                                                               const Expiry& expiry,
                                                               Clock::time_point now) {
@@ -101,6 +100,18 @@ absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::Admit(const RequestCost&
   return std::make_shared<Admission>(this, cost);
 }
 
+absl::StatusOr<image::ImageInfo> RestoreFlow::ProbeWithinLimits(std::string_view image) const {
+  if (image.size() > config_.image_limits.max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("the image is ", image.size(),
+                                                     " bytes; at most ",
+                                                     config_.image_limits.max_bytes, " allowed"));
+  }
+  auto info = image::ProbeImage(image);
+  if (!info.ok()) return info.status();
+  RETURN_IF_ERROR(image::CheckImageLimits(info->width, info->height, config_.image_limits));
+  return info;
+}
+
 absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::AdmitRestore(const RestoreInput& input,
                                                                      Clock::time_point now) {
   if (absl::Status expired = input.expiry.Check(now); !expired.ok()) return expired;
@@ -111,18 +122,8 @@ absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::AdmitRestore(const Resto
                                                    " is above this server's limit of ", max_tile,
                                                    " (max_tile_size)"));
   }
-  if (input.image.size() > config_.image_limits.max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("the image is ", input.image.size(),
-                                                     " bytes; at most ",
-                                                     config_.image_limits.max_bytes, " allowed"));
-  }
-  auto info = image::ProbeImage(input.image);
+  auto info = ProbeWithinLimits(input.image);
   if (!info.ok()) return info.status();
-  if (absl::Status limits =
-          image::CheckImageLimits(info->width, info->height, config_.image_limits);
-      !limits.ok()) {
-    return limits;
-  }
   auto cost = EstimateRestoreCost(info->width, info->height,
                                   pipeline::EffectiveTiles(defaults, input.options),
                                   static_cast<int64_t>(input.image.size()));
@@ -134,13 +135,8 @@ absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::AdmitEstimate(std::strin
                                                                       const Expiry& expiry,
                                                                       Clock::time_point now) {
   if (absl::Status expired = expiry.Check(now); !expired.ok()) return expired;
-  auto info = image::ProbeImage(image);
+  auto info = ProbeWithinLimits(image);
   if (!info.ok()) return info.status();
-  if (absl::Status limits =
-          image::CheckImageLimits(info->width, info->height, config_.image_limits);
-      !limits.ok()) {
-    return limits;
-  }
   RequestCost cost;
   cost.pixels = static_cast<int64_t>(info->width) * info->height;
   cost.padded_pixels = cost.pixels;

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "core/image/image_encoder.h"
 #include "core/image/image_limits.h"
+#include "core/image/image_probe.h"
 #include "core/pipeline/restorer.h"
 #include "core/runtime/request_cost.h"
 #include "core/runtime/tile_batcher.h"
@@ -87,7 +88,6 @@ class RestoreFlow {
   // the mode's default colour fix unless the request names one, and their
   // output says so (RestoreOutput::mode_note). Set before serving.
   void SetPerceptualInert(bool inert) { perceptual_inert_ = inert; }
-  bool perceptual_inert() const { return perceptual_inert_; }
 
   // On the caller's thread, cheap: reads the image header, checks limits and
   // the request's cost against the budgets, takes a batcher queue slot.
@@ -105,9 +105,9 @@ class RestoreFlow {
   void RunEstimate(std::shared_ptr<Admission> admission, std::string_view image,
                    const Expiry& expiry, std::function<void(absl::StatusOr<QfOutput>)> done);
 
-  int64_t memory_in_use() const;
-
  private:
+  // The encoded size, then the header's dimensions against the image limits.
+  absl::StatusOr<image::ImageInfo> ProbeWithinLimits(std::string_view image) const;
   absl::StatusOr<std::shared_ptr<Admission>> Admit(const RequestCost& cost, const Expiry& expiry,
                                                    Clock::time_point now);
 
