@@ -9,6 +9,14 @@
 # export + table ~9 min.
 #
 #   bash scripts/train-default.sh [--data DIR] [--val DIR] [--runs DIR] [--output MODEL_DIR]
+#                                 [--resume-from MODEL_DIR]
+#
+# --resume-from continues a trained model instead of starting from random
+# weights: training/recipes/default_continue.yaml, stage 1 initialised from
+# that folder's CaVE, with the extra photos of scripts/extra-training-photos.sh
+# (installs two Debian wallpaper packages when run as root). Run it again on
+# its output to extend training session after session; the model card keeps
+# the history (each run's steps and time).
 #
 # Defaults: --data ../shared/datasets/train (Urban100 colour + CBSD68, lossless
 # PNG), --val ../shared/datasets/val (Kodak crops + McMaster; validation only,
@@ -19,16 +27,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 data=../shared/datasets/train
+data_given=0
+resume_from=
 val=../shared/datasets/val
 runs=runs/default
 output=models/default
 while [ $# -gt 0 ]; do
   case "$1" in
-    --data) data=$2; shift 2 ;;
+    --data) data=$2; data_given=1; shift 2 ;;
+    --resume-from) resume_from=$2; shift 2 ;;
     --val) val=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --output) output=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "train-default.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -36,13 +47,31 @@ done
 build_dir=${CODIFF_BUILD_DIR:-build}
 train="$build_dir/training/codiff-train"
 recipe=training/recipes/default.yaml
+stage1_extra=()
+data_dirs=("$data")
+if [ -n "$resume_from" ]; then
+  [ -f "$resume_from/cave.safetensors" ] ||
+    { echo "train-default.sh: $resume_from is not a model folder (no cave.safetensors)" >&2; exit 1; }
+  recipe=training/recipes/default_continue.yaml
+  stage1_extra=(--init-from "$resume_from")
+  # The continuation recipe reads runs/extra-photos beside the data folder.
+  bash scripts/extra-training-photos.sh runs/extra-photos
+  data_dirs+=(runs/extra-photos)
+fi
 [ -x "$train" ] || bash scripts/build.sh
 [ -d "$data" ] || { echo "train-default.sh: no training data at $data" >&2; exit 1; }
 mkdir -p "$runs"
+# --data replaces the recipe's folders; without it the recipe's own are used.
+data_args=()
+if [ "$data_given" -eq 1 ]; then data_args=(--data "$data"); data_dirs=("$data"); fi
 
-echo "== training data: $data"
-(cd "$data" && find . -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) -print0 |
-  sort -z | xargs -0 sha256sum) | awk '{print $2 "\t" $1}' > "$runs/training-data.tsv"
+echo "== training data: ${data_dirs[*]}"
+: > "$runs/training-data.tsv"
+for d in "${data_dirs[@]}"; do
+  (cd "$d" && find -L . -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) -print0 |
+    sort -z | xargs -0 sha256sum) |
+    awk -v dir="$(basename "$d")" '{sub(/^\.\//, "", $2); print dir "/" $2 "\t" $1}' >> "$runs/training-data.tsv"
+done
 echo "   $(wc -l < "$runs/training-data.tsv") files, list in $runs/training-data.tsv"
 
 # A stage is resumed when its run directory holds a checkpoint that has not
@@ -66,7 +95,7 @@ run_stage() {
   if [ "$done_steps" -ge 0 ]; then resume=(--resume); fi
   echo "== $stage: steps $(( done_steps < 0 ? 0 : done_steps ))..$steps ${resume[*]}"
   local start=$SECONDS
-  "$train" "$stage" --recipe "$recipe" --output "$dir" --data "$data" --val "$val" "${resume[@]}" "$@"
+  "$train" "$stage" --recipe "$recipe" --output "$dir" "${data_args[@]}" --val "$val" "${resume[@]}" "$@"
   echo "== $stage: $(( (SECONDS - start) / 60 )) min"
 }
 
@@ -79,7 +108,7 @@ print(s["steps"])
 EOF
 }
 
-run_stage stage1 "$runs/stage1" "$(stage_steps stage1)"
+run_stage stage1 "$runs/stage1" "$(stage_steps stage1)" "${stage1_extra[@]}"
 run_stage stage2 "$runs/stage2" "$(stage_steps stage2)" --cave "$runs/stage1"
 
 echo "== export to $output"

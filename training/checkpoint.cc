@@ -27,9 +27,25 @@ absl::Status SaveModuleWeights(const std::string& path, const torch::nn::Module&
 }
 
 absl::Status LoadModuleWeights(const std::string& path, torch::nn::Module& module) {
+  return LoadModuleWeights(path, module, "");
+}
+
+absl::Status LoadModuleWeights(const std::string& path, torch::nn::Module& module,
+                               const std::string& may_lack_prefix) {
   ASSIGN_OR_RETURN(TensorMap tensors, ReadTensorFile(path));
   LoadOptions options;
   options.optional_suffixes.clear();  // our own files hold everything
+  if (!may_lack_prefix.empty()) {
+    // A full name is its own suffix; the prefix test keeps the list exact.
+    for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+      if (item.key().rfind(may_lack_prefix, 0) == 0)
+        options.optional_suffixes.push_back(item.key());
+    }
+    for (const auto& item : module.named_buffers(/*recurse=*/true)) {
+      if (item.key().rfind(may_lack_prefix, 0) == 0)
+        options.optional_suffixes.push_back(item.key());
+    }
+  }
   auto report = LoadStateDictStrict(module, tensors, options);
   if (!report.ok()) {
     return absl::Status(report.status().code(),

@@ -33,6 +33,11 @@ std::string CheckpointDir(const std::string& run_dir);
 absl::Status SaveModuleWeights(const std::string& path, const torch::nn::Module& module);
 // Strict: every parameter and buffer must be present with the right shape.
 absl::Status LoadModuleWeights(const std::string& path, torch::nn::Module& module);
+// The same, except that the file may lack the module's tensors whose names
+// start with `may_lack_prefix` (they keep their current values): an older
+// checkpoint loaded into a module that has since gained a part.
+absl::Status LoadModuleWeights(const std::string& path, torch::nn::Module& module,
+                               const std::string& may_lack_prefix);
 
 // Named subsets (the trained parameters only, so LoRA checkpoints of the
 // full model stay small): every name in `targets` must be in the file.

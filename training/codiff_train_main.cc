@@ -26,6 +26,7 @@ using codiff::training::RunOptions;
 constexpr char kUsage[] =
     "usage:\n"
     "  codiff-train stage1 --recipe FILE [--resume] [--steps N] [--output DIR] [--threads N]\n"
+    "                      [--init-from MODEL_DIR|RUN_DIR|cave.safetensors]\n"
     "                      [--data DIR] [--val DIR] [--objective dual|explicit|implicit]\n"
     "  codiff-train stage2 --recipe FILE [--resume] [--steps N] [--output DIR] [--threads N]\n"
     "                      [--data DIR] [--val DIR] [--cave PATH]\n"
@@ -119,6 +120,7 @@ int RunStage(const std::string& stage, const Args& args) {
   if (args.Has("val")) r.source["validation"]["dir"] = args.Get("val");
   if (args.Has("objective")) r.source["stage1"]["objective"] = args.Get("objective");
   if (args.Has("cave")) r.source["stage2"]["cave"] = args.Get("cave");
+  if (args.Has("init-from")) r.source["stage1"]["init_from"] = args.Get("init-from");
   r.source["stage"] = stage;
   // Re-parse so relative overrides are resolved like the recipe's own paths.
   auto resolved =

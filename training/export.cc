@@ -45,7 +45,7 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
       absl::StrCat(state.stage, " run ", fs::absolute(run_dir).string(), ", preset ", recipe.preset,
                    ", ", state.step, " of ", recipe.steps, " steps");
   if (state.stage == "stage1") {
-    ASSIGN_OR_RETURN(models::ModelArchitecture arch, models::PresetArchitecture(recipe.preset));
+    ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
     torch::manual_seed(recipe.seed);
     models::OneStepGenerator g = BuildGenerator(arch);
     const bool ema = fs::exists(dir + "/cave_ema.safetensors");

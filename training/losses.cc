@@ -15,6 +15,17 @@ torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tenso
   return (qf_pred.reshape({-1}) - QualityTarget(qf.to(qf_pred.dtype()).reshape({-1}))).abs().mean();
 }
 
+torch::Tensor LumaWeightedMse(const torch::Tensor& restored, const torch::Tensor& hq) {
+  // BT.601 rows (the JPEG's own colour transform): Y, Cb, Cr of the error.
+  const torch::Tensor rows = torch::tensor(
+      {{0.299, 0.587, 0.114}, {-0.168736, -0.331264, 0.5}, {0.5, -0.418688, -0.081312}},
+      restored.options());
+  const torch::Tensor err = restored - hq;
+  const torch::Tensor ycc = torch::einsum("oc,bchw->bohw", {rows, err});
+  const torch::Tensor per_channel = ycc.pow(2).mean({0, 2, 3});
+  return per_channel[0] + kChromaWeight * (per_channel[1] + per_channel[2]);
+}
+
 Stage1Losses Stage1Loss(const std::string& objective, const torch::Tensor& restored,
                         const torch::Tensor& hq, const torch::Tensor& qf_pred,
                         const torch::Tensor& qf, double qf_weight,
@@ -24,8 +35,11 @@ Stage1Losses Stage1Loss(const std::string& objective, const torch::Tensor& resto
     l.restoration = (restored - hq).abs().mean();
   } else if (restoration_loss == "mse") {
     l.restoration = (restored - hq).pow(2).mean();
+  } else if (restoration_loss == "mse_luma") {
+    l.restoration = LumaWeightedMse(restored, hq);
   } else {
-    throw std::invalid_argument("restoration_loss must be l1 or mse: " + restoration_loss);
+    throw std::invalid_argument("restoration_loss must be l1, mse or mse_luma: " +
+                                restoration_loss);
   }
   l.quality = QualityFactorLoss(qf_pred, qf);
   if (objective == "dual") {

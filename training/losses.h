@@ -17,6 +17,14 @@ torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tenso
 // Stage 1. "dual": restoration loss + qf_weight * QF loss; "explicit": the
 // QF loss only; "implicit": the restoration loss only. The restoration loss
 // is L1 (the paper) or, with restoration_loss "mse", the mean squared error.
+// MSE on the error's luma plus kChromaWeight x its two chroma channels'
+// (BT.601 YCbCr, the JPEG's transform): restoration_loss "mse_luma". At 4:2:0
+// the chroma error dominates an RGB MSE, yet the luma carries the detail
+// (and is what PSNR-Y scores); this moves the network's capacity there while
+// still training the colour.
+inline constexpr double kChromaWeight = 0.25;
+torch::Tensor LumaWeightedMse(const torch::Tensor& restored, const torch::Tensor& hq);
+
 struct Stage1Losses {
   torch::Tensor total, restoration, quality;
 };

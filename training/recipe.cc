@@ -44,10 +44,11 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     CheckKeys(j,
               {"stage", "preset", "seed", "threads", "batch", "steps", "checkpoint_every",
                "log_every", "lr_schedule", "lr_final_ratio", "warmup_steps", "output", "data",
-               "validation", "stage1", "stage2", "description"},
+               "validation", "stage1", "stage2", "description", "cave_qf_conditioning"},
               "recipe");
     Get(j, "stage", r.stage);
     Get(j, "preset", r.preset);
+    Get(j, "cave_qf_conditioning", r.cave_qf_conditioning);
     Get(j, "seed", r.seed);
     Get(j, "threads", r.threads);
     Get(j, "batch", r.batch);
@@ -91,12 +92,15 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     }
     if (j.contains("stage1")) {
       const json& s = j.at("stage1");
-      CheckKeys(s, {"objective", "lr", "qf_weight", "restoration_loss", "ema_decay"}, "stage1");
+      CheckKeys(s, {"objective", "lr", "qf_weight", "restoration_loss", "ema_decay", "init_from"},
+                "stage1");
       Get(s, "restoration_loss", r.stage1.restoration_loss);
       Get(s, "objective", r.stage1.objective);
       Get(s, "lr", r.stage1.lr);
       Get(s, "qf_weight", r.stage1.qf_weight);
       Get(s, "ema_decay", r.stage1.ema_decay);
+      Get(s, "init_from", r.stage1.init_from);
+      r.stage1.init_from = ResolvePath(r.stage1.init_from, base_dir);
     }
     if (j.contains("stage2")) {
       const json& s = j.at("stage2");
@@ -139,9 +143,11 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
   if (r.batch <= 0 || r.steps < 0 || r.threads <= 0) {
     return absl::InvalidArgumentError("recipe: batch and threads must be positive, steps >= 0");
   }
-  if (r.stage1.restoration_loss != "l1" && r.stage1.restoration_loss != "mse") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "recipe: stage1.restoration_loss '", r.stage1.restoration_loss, "' is not l1 or mse"));
+  if (r.stage1.restoration_loss != "l1" && r.stage1.restoration_loss != "mse" &&
+      r.stage1.restoration_loss != "mse_luma") {
+    return absl::InvalidArgumentError(absl::StrCat("recipe: stage1.restoration_loss '",
+                                                   r.stage1.restoration_loss,
+                                                   "' is not l1, mse or mse_luma"));
   }
   if (!(r.stage1.ema_decay >= 0.0 && r.stage1.ema_decay < 1.0) ||
       !(r.stage2.ema_decay >= 0.0 && r.stage2.ema_decay < 1.0)) {
@@ -158,6 +164,12 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
   if (r.output.empty()) return absl::InvalidArgumentError("recipe: 'output' (run dir) is required");
   if (r.data.dirs.empty()) return absl::InvalidArgumentError("recipe: data.train_dirs is empty");
   return r;
+}
+
+absl::StatusOr<models::ModelArchitecture> RecipeArchitecture(const Recipe& recipe) {
+  ASSIGN_OR_RETURN(models::ModelArchitecture arch, models::PresetArchitecture(recipe.preset));
+  if (recipe.cave_qf_conditioning) arch.cave.qf_conditioning = true;
+  return arch;
 }
 
 double LearningRateFactor(const Recipe& recipe, int64_t step) {

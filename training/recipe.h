@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "core/models/model_architecture.h"
 #include "training/data/pair_dataset.h"
 
 namespace codiff::training {
@@ -32,6 +33,12 @@ struct Stage1Options {
   // when > 0 the average is what validation measures and what the run hands
   // to stage 2 and to export. 0 = the last step's weights.
   double ema_decay = 0.0;
+  // Start from these CaVE weights instead of random ones (a model folder, a
+  // stage-1 run directory or a cave.safetensors): training that continues
+  // from a shipped model. Parameters the file lacks keep their fresh
+  // initialisation only when they are the QF conditioning's (zero-initialised,
+  // so the loaded model starts as the same function).
+  std::string init_from;
 };
 
 struct Stage2Options {
@@ -61,6 +68,10 @@ struct Stage2Options {
 struct Recipe {
   std::string stage;  // "stage1" | "stage2"
   std::string preset = "small";
+  // Overrides the preset's cave.qf_conditioning (CaVEConfig): the restoring
+  // decoder is conditioned on the JPEG quality. Kept in the recipe so every
+  // stage and the export build the same architecture.
+  bool cave_qf_conditioning = false;
   uint64_t seed = 0;
   int threads = 2;  // LibTorch intra-op threads
   int batch = 4;
@@ -93,6 +104,9 @@ absl::StatusOr<Recipe> RecipeFromJson(const nlohmann::json& json, const std::str
 // returns a single-stage recipe unchanged).
 absl::StatusOr<nlohmann::json> SelectStage(const nlohmann::json& recipe, const std::string& stage);
 absl::StatusOr<Recipe> ReadRecipe(const std::string& path, const std::string& stage = "");
+
+// The recipe's preset with its overrides applied: what every stage builds.
+absl::StatusOr<models::ModelArchitecture> RecipeArchitecture(const Recipe& recipe);
 
 // The multiplier of the peak learning rate at `step` (0-based) under the
 // recipe's schedule.

@@ -20,6 +20,7 @@
 #include "training/losses.h"
 #include "training/run_log.h"
 #include "training/stage1_validation.h"
+#include "training/stage2_model.h"
 #include "training/trainer.h"
 #include "training/weight_average.h"
 
@@ -37,7 +38,7 @@ void BlendInto(torch::nn::Module& into, const torch::nn::Module& from, double de
 
 absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& options) {
   torch::set_num_threads(recipe.threads);
-  ASSIGN_OR_RETURN(models::ModelArchitecture arch, models::PresetArchitecture(recipe.preset));
+  ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
   torch::manual_seed(recipe.seed);
   models::CaVE cave(arch.cave);
   torch::optim::Adam optimizer(cave->parameters(), torch::optim::AdamOptions(recipe.stage1.lr));
@@ -51,6 +52,12 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
   auto shipped = [&]() -> models::CaVEImpl& { return ema ? **ema : *cave; };
 
   RunResult result;
+  if (!recipe.stage1.init_from.empty() && !options.resume) {
+    ASSIGN_OR_RETURN(std::string file, ResolveCaveFile(recipe.stage1.init_from));
+    RETURN_IF_ERROR(LoadModuleWeights(file, *cave, "qf_embed."));
+    if (ema) BlendInto(**ema, *cave, 0.0);
+    if (!options.quiet) std::fprintf(stderr, "stage1: CaVE initialised from %s\n", file.c_str());
+  }
   if (options.resume) {
     const std::string dir = CheckpointDir(recipe.output);
     ASSIGN_OR_RETURN(CheckpointState state, ReadCheckpointState(dir));
@@ -130,8 +137,10 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
     if (options.stop_after >= 0 && step >= options.stop_after) break;
     ASSIGN_OR_RETURN(Batch batch, loader.Next());
     SetLearningRate(optimizer, recipe.stage1.lr * LearningRateFactor(recipe, step));
-    auto [restored, qf_pred] =
-        cave->forward(batch.lq.contiguous(torch::MemoryFormat::ChannelsLast));
+    // The decoder is conditioned on the true quality (a JPEG header's), as
+    // the server conditions it for JPEG inputs.
+    auto [restored, qf_pred] = cave->forward(batch.lq.contiguous(torch::MemoryFormat::ChannelsLast),
+                                             nullptr, QualityTarget(batch.qf).reshape({-1, 1}));
     Stage1Losses losses = Stage1Loss(recipe.stage1.objective, restored, batch.hq, qf_pred, batch.qf,
                                      recipe.stage1.qf_weight, recipe.stage1.restoration_loss);
     optimizer.zero_grad();

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "core/metrics/quality_metrics.h"
+#include "training/losses.h"
 
 namespace codiff::training {
 namespace {
@@ -41,7 +42,8 @@ nlohmann::json ValidateCave(models::CaVEImpl& cave, const ValidationSet& set) {
   double mae_sum = 0.0;
   for (size_t i = 0; i < set.qfs.size(); ++i) {
     const Batch& b = set.per_qf[i];
-    auto [restored, qf_out] = cave.forward(b.lq);
+    // Conditioned on the true quality, as the server is for JPEG inputs.
+    auto [restored, qf_out] = cave.forward(b.lq, nullptr, QualityTarget(b.qf).reshape({-1, 1}));
     const torch::Tensor qf = models::CaVEImpl::QualityFactorFromOutput(qf_out).reshape({-1});
     const double mae = (qf - b.qf).abs().mean().item<double>();
     mae_sum += mae;

@@ -48,7 +48,7 @@ absl::StatusOr<std::string> ResolveCaveFile(const std::string& path) {
 
 absl::StatusOr<Stage2Model> BuildStage2Model(const Recipe& recipe) {
   const Stage2Options& o = recipe.stage2;
-  ASSIGN_OR_RETURN(models::ModelArchitecture arch, models::PresetArchitecture(recipe.preset));
+  ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
   torch::manual_seed(recipe.seed);
   Stage2Model m;
   m.generator = BuildGenerator(arch);  // injects LoRA when the preset says so

@@ -162,6 +162,27 @@ CaVEImpl::CaVEImpl(const CaVEConfig& config) : config_(config) {
   placeholder();  // activation
   qf_pred_->push_back(qf_fc3_);
   placeholder();  // sigmoid
+
+  if (config_.qf_conditioning) {
+    constexpr int64_t kEmbedding = 64;
+    nn::Sequential embed;
+    qf_embed_fc1_ = nn::Linear(1, kEmbedding);
+    qf_embed_fc2_ = nn::Linear(kEmbedding, kEmbedding);
+    film_up3_ = nn::Linear(kEmbedding, 2 * nc[2]);
+    film_up2_ = nn::Linear(kEmbedding, 2 * nc[1]);
+    film_up1_ = nn::Linear(kEmbedding, 2 * nc[0]);
+    torch::NoGradGuard no_grad;
+    for (nn::Linear* film : {&film_up3_, &film_up2_, &film_up1_}) {
+      (*film)->weight.zero_();
+      (*film)->bias.zero_();
+    }
+    embed->push_back(qf_embed_fc1_);
+    embed->push_back(qf_embed_fc2_);
+    embed->push_back(film_up3_);
+    embed->push_back(film_up2_);
+    embed->push_back(film_up1_);
+    register_module("qf_embed", embed);
+  }
 }
 
 void CaVEImpl::CheckInput(const torch::Tensor& x) const {
@@ -240,7 +261,8 @@ CaVEEncoding CaVEImpl::EncodeAll(const torch::Tensor& x) {
   return CaVEEncoding{Tokens(body), QfHead(body, nullptr)};
 }
 
-std::pair<torch::Tensor, torch::Tensor> CaVEImpl::forward(const torch::Tensor& x, Trace* trace) {
+std::pair<torch::Tensor, torch::Tensor> CaVEImpl::forward(const torch::Tensor& x, Trace* trace,
+                                                          const torch::Tensor& quality) {
   CheckInput(x);
   TORCH_CHECK(x.size(2) % kEncoderStride == 0 && x.size(3) % kEncoderStride == 0 && x.size(2) > 0 &&
                   x.size(3) > 0,
@@ -249,20 +271,41 @@ std::pair<torch::Tensor, torch::Tensor> CaVEImpl::forward(const torch::Tensor& x
               "x", x.size(3), "; pad the input first");
   const EncoderFeatures f = Encode(x, trace);
   const torch::Tensor qf = QfHead(f.body, trace);
-  return {Restore(x, f, trace), qf};
+  return {Restore(x, f, quality.defined() ? quality : qf.detach(), trace), qf};
 }
 
-CaVERestoration CaVEImpl::RestoreAndEncode(const torch::Tensor& x) {
+CaVERestoration CaVEImpl::RestoreAndEncode(const torch::Tensor& x, const torch::Tensor& quality) {
   CheckInput(x);
   // The decoder's skips need exact sizes: pad to the encoder's full stride.
   const torch::Tensor padded = PadToMultiple(x, kEncoderStride);
   const EncoderFeatures f = Encode(padded, nullptr);
-  torch::Tensor restored = Restore(padded, f, nullptr);
+  torch::Tensor qf = QfHead(f.body, nullptr);
+  torch::Tensor restored = Restore(padded, f, quality.defined() ? quality : qf, nullptr);
   restored = restored.narrow(2, 0, x.size(2)).narrow(3, 0, x.size(3));
-  return {restored, Tokens(f.body), QfHead(f.body, nullptr)};
+  return {restored, Tokens(f.body), qf};
 }
 
-torch::Tensor CaVEImpl::Restore(const torch::Tensor& x, const EncoderFeatures& f, Trace* trace) {
+torch::Tensor CaVEImpl::QualityEmbedding(const torch::Tensor& quality, int64_t batch) {
+  if (!config_.qf_conditioning) return {};
+  TORCH_CHECK(quality.defined() && quality.numel() > 0, "CaVE: no quality to condition on");
+  torch::Tensor q = quality.reshape({-1, 1}).to(qf_embed_fc1_->weight.dtype());
+  TORCH_CHECK(q.size(0) == batch || q.size(0) == 1, "CaVE: ", q.size(0),
+              " quality values for a batch of ", batch);
+  if (q.size(0) != batch) q = q.expand({batch, 1});
+  q = q.to(qf_embed_fc1_->weight.device());
+  return torch::relu(qf_embed_fc2_->forward(torch::relu(qf_embed_fc1_->forward(q))));
+}
+
+torch::Tensor CaVEImpl::Modulate(const torch::Tensor& h, torch::nn::Linear& film,
+                                 const torch::Tensor& embedding) {
+  if (!embedding.defined()) return h;
+  const torch::Tensor gb = film->forward(embedding).unsqueeze(-1).unsqueeze(-1);
+  const auto halves = gb.chunk(2, 1);
+  return h * (1.0 + halves[0]) + halves[1];
+}
+
+torch::Tensor CaVEImpl::Restore(const torch::Tensor& x, const EncoderFeatures& f,
+                                const torch::Tensor& quality, Trace* trace) {
   // See CaVEConfig::restoration_plus_one for why the up-path adds 1 per block.
   const double beta = config_.restoration_plus_one ? 1.0 : 0.0;
   auto up_blocks = [&](std::vector<CaVEResidualBlock>& blocks, torch::Tensor h,
@@ -274,17 +317,18 @@ torch::Tensor CaVEImpl::Restore(const torch::Tensor& x, const EncoderFeatures& f
     return h;
   };
 
+  const torch::Tensor embedding = QualityEmbedding(quality, x.size(0));
   torch::Tensor h = RunBlocks(body_decoder_blocks_, f.body);
   if (trace != nullptr) (*trace)["body_dec"] = h;
-  h = up3_convt_->forward(h + f.x4);
+  h = Modulate(up3_convt_->forward(h + f.x4), film_up3_, embedding);
   if (trace != nullptr) (*trace)["up3_convT"] = h;
   h = up_blocks(up3_blocks_, h, nullptr);
   if (trace != nullptr) (*trace)["up3"] = h;
-  h = up2_convt_->forward(h + f.x3);
+  h = Modulate(up2_convt_->forward(h + f.x3), film_up2_, embedding);
   if (trace != nullptr) (*trace)["up2_convT"] = h;
   h = up_blocks(up2_blocks_, h, nullptr);
   if (trace != nullptr) (*trace)["up2"] = h;
-  h = up1_convt_->forward(h + f.x2);
+  h = Modulate(up1_convt_->forward(h + f.x2), film_up1_, embedding);
   h = up_blocks(up1_blocks_, h, "up1_qfatt_0");
   if (trace != nullptr) (*trace)["up1"] = h;
   torch::Tensor restored = m_tail_->forward(h + f.x1);

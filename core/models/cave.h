@@ -58,6 +58,13 @@ struct CaVEConfig {
   // features over 4 x 4-token windows of the whole image did not help (QF 50:
   // 12.7), so it is the crop's own context that matters.
   int64_t qf_estimate_crop = 0;
+  // The restoring decoder is told the quality it is undoing (FBCNN's
+  // "flexible" control): a small MLP embeds q = (100 - QF) / 100 and scales
+  // and shifts each up-level's features (FiLM, zero-initialised so an
+  // unconditioned checkpoint loads and starts as the same function). The
+  // caller passes q from the JPEG header when it has one; otherwise the QF
+  // head's own estimate is used. Off in the reference.
+  bool qf_conditioning = false;
   // VisualEmbedding/PredictQf replicate-pad bottom/right to this multiple (as
   // the reference does), and the strided convs then round down.
   int64_t padding_multiple = 8;
@@ -95,12 +102,17 @@ class CaVEImpl : public torch::nn::Module {
   CaVEEncoding EncodeAll(const torch::Tensor& x);
   // The restored image (cropped back to x's size), tokens and QF from one
   // encoder pass; any H, W that EncodeAll takes.
-  CaVERestoration RestoreAndEncode(const torch::Tensor& x);
+  // `quality`, when defined, is [B, 1] or [1, 1] in the QF head's units
+  // ((100 - QF) / 100) and conditions the decoder (config.qf_conditioning);
+  // undefined: the head's estimate for x does.
+  CaVERestoration RestoreAndEncode(const torch::Tensor& x, const torch::Tensor& quality = {});
 
   // The full restoring network: (restored image, QF head output). H and W
   // must be multiples of 32 (the skip connections need exact sizes);
   // otherwise throws c10::Error. Intermediates go to `trace` when given.
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, Trace* trace = nullptr);
+  // `quality` as in RestoreAndEncode (training passes the true QF).
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, Trace* trace = nullptr,
+                                                  const torch::Tensor& quality = {});
 
   // 100 * (1 - sigmoid output), the QF on the JPEG 0-100 scale.
   static torch::Tensor QualityFactorFromOutput(const torch::Tensor& qf_output);
@@ -124,7 +136,13 @@ class CaVEImpl : public torch::nn::Module {
   // The head's MLP: [N, C] pooled features -> [N, 1] logits.
   torch::Tensor QfLogit(const torch::Tensor& pooled);
   // The decoder path: the restored image from x and its encoder features.
-  torch::Tensor Restore(const torch::Tensor& x, const EncoderFeatures& f, Trace* trace);
+  torch::Tensor Restore(const torch::Tensor& x, const EncoderFeatures& f,
+                        const torch::Tensor& quality, Trace* trace);
+  // h * (1 + gamma) + beta, with gamma/beta from `film` applied to the
+  // quality embedding; h unchanged when `embedding` is undefined.
+  static torch::Tensor Modulate(const torch::Tensor& h, torch::nn::Linear& film,
+                                const torch::Tensor& embedding);
+  torch::Tensor QualityEmbedding(const torch::Tensor& quality, int64_t batch);
   static torch::Tensor Tokens(const torch::Tensor& body);
 
   CaVEConfig config_;
@@ -145,6 +163,9 @@ class CaVEImpl : public torch::nn::Module {
   std::vector<CaVEResidualBlock> up3_blocks_, up2_blocks_, up1_blocks_;
   std::vector<CaVEResidualBlock> qf_blocks_;
   torch::nn::Linear qf_fc1_{nullptr}, qf_fc2_{nullptr}, qf_fc3_{nullptr};
+  // config.qf_conditioning only (module "qf_embed").
+  torch::nn::Linear qf_embed_fc1_{nullptr}, qf_embed_fc2_{nullptr};
+  torch::nn::Linear film_up3_{nullptr}, film_up2_{nullptr}, film_up1_{nullptr};
 };
 TORCH_MODULE(CaVE);
 

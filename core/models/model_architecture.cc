@@ -57,7 +57,8 @@ json CaveToJson(const CaVEConfig& c) {
               {"restoration_plus_one", c.restoration_plus_one},
               {"global_residual", c.global_residual},
               {"qf_head_negative_slope", c.qf_head_negative_slope},
-              {"qf_estimate_crop", c.qf_estimate_crop}};
+              {"qf_estimate_crop", c.qf_estimate_crop},
+              {"qf_conditioning", c.qf_conditioning}};
 }
 
 ModelArchitecture Tiny() {
@@ -227,6 +228,7 @@ absl::StatusOr<ModelArchitecture> ArchitectureFromJson(const nlohmann::json& j) 
     a.cave.global_residual = j.at("cave").value("global_residual", false);
     a.cave.qf_head_negative_slope = j.at("cave").value("qf_head_negative_slope", 0.0);
     a.cave.qf_estimate_crop = j.at("cave").value("qf_estimate_crop", int64_t{0});
+    a.cave.qf_conditioning = j.at("cave").value("qf_conditioning", false);
     if (a.cave.qf_estimate_crop != 0 &&
         (a.cave.qf_estimate_crop < 32 || a.cave.qf_estimate_crop % 32 != 0)) {
       return absl::InvalidArgumentError(

@@ -32,6 +32,30 @@ TEST(TrainingLossesTest, Stage1ObjectivesCombineAsSpecified) {
   EXPECT_THROW(Stage1Loss("dual", restored, hq, pred, qf, 1e-3, "huber"), std::invalid_argument);
 }
 
+TEST(TrainingLossesTest, LumaWeightedMseWeighsChromaErrorsByAQuarter) {
+  const torch::Tensor hq = torch::full({2, 3, 4, 4}, 0.5);
+  // An error of 0.1 on all three channels is pure luma: Y = 0.1, Cb = Cr = 0.
+  EXPECT_NEAR(LumaWeightedMse(hq + 0.1, hq).item<double>(), 0.01, 1e-7);
+  // An error along the Cb axis only: (R, G, B) = Cb * (0, -0.344136, 1.772)
+  // (the inverse BT.601 transform) has Y = 0 and Cb = 0.1.
+  torch::Tensor cb_error = torch::zeros({2, 3, 4, 4});
+  cb_error.select(1, 1).fill_(-0.344136 * 0.1);
+  cb_error.select(1, 2).fill_(1.772 * 0.1);
+  const torch::Tensor restored = hq + cb_error;
+  const double expected = kChromaWeight * 0.01;
+  EXPECT_NEAR(LumaWeightedMse(restored, hq).item<double>(), expected, 2e-6);
+  // Stage1Loss dispatches to it; the RGB MSE of the same error is larger.
+  const torch::Tensor qf = torch::full({2}, 50.0), qf_pred = torch::full({2, 1}, 0.5);
+  EXPECT_NEAR(
+      Stage1Loss("implicit", restored, hq, qf_pred, qf, 0.0, "mse_luma").restoration.item<double>(),
+      expected, 2e-6);
+  EXPECT_GT(
+      Stage1Loss("implicit", restored, hq, qf_pred, qf, 0.0, "mse").restoration.item<double>(),
+      4 * expected);
+  EXPECT_THROW(Stage1Loss("implicit", restored, hq, qf_pred, qf, 0.0, "huber"),
+               std::invalid_argument);
+}
+
 TEST(TrainingLossesTest, SsimOfConstantImagesIsTheLuminanceTerm) {
   // Zero variance leaves (2ab + C1) / (a^2 + b^2 + C1) with C1 = 1e-4:
   // a = 0.2, b = 0.6 -> 0.2401 / 0.4001.

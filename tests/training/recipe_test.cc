@@ -127,10 +127,45 @@ TEST(RecipeTest, ShippedRecipesParseForEveryStageTheyDescribe) {
     EXPECT_EQ(r->preset, "small");
     EXPECT_EQ(r->stage, stage);
   }
+  for (const char* stage : {"stage1", "stage2"}) {
+    auto r = ReadRecipe(dir + "default_continue.yaml", stage);
+    ASSERT_TRUE(r.ok()) << stage << ": " << r.status();
+    EXPECT_EQ(r->preset, "small");
+  }
+  EXPECT_EQ(ReadRecipe(dir + "default_continue.yaml", "stage1")->stage1.restoration_loss,
+            "mse_luma");
   for (const char* file : {"small_stage1_dual.yaml", "small_stage1_explicit.yaml",
                            "small_stage2.yaml", "sd21_stage2_lora.yaml"}) {
     EXPECT_TRUE(ReadRecipe(dir + file).ok()) << file;
   }
+  for (const char* probe : {"continue_control", "qf_conditioning", "crop256", "more_data",
+                            "more_data23", "mse_luma", "lr1e-4"}) {
+    auto r = ReadRecipe(dir + "probes/" + probe + ".yaml");
+    ASSERT_TRUE(r.ok()) << probe << ": " << r.status();
+    EXPECT_FALSE(r->stage1.init_from.empty()) << probe;
+  }
+}
+
+TEST(RecipeTest, InitFromAndQfConditioningAreReadAndResolved) {
+  nlohmann::json j = {
+      {"stage", "stage1"},
+      {"output", "runs/x"},
+      {"data", {{"train_dirs", {"photos"}}}},
+      {"cave_qf_conditioning", true},
+      {"stage1", {{"init_from", "models/default"}, {"restoration_loss", "mse_luma"}}}};
+  auto recipe = RecipeFromJson(j, "/repo");
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_EQ(recipe->stage1.init_from, "/repo/models/default");
+  EXPECT_TRUE(recipe->cave_qf_conditioning);
+  auto arch = RecipeArchitecture(*recipe);
+  ASSERT_TRUE(arch.ok());
+  EXPECT_TRUE(arch->cave.qf_conditioning);
+  j.erase("cave_qf_conditioning");
+  recipe = RecipeFromJson(j, "/repo");
+  ASSERT_TRUE(recipe.ok());
+  EXPECT_FALSE(RecipeArchitecture(*recipe)->cave.qf_conditioning);
+  j["stage1"]["restoration_loss"] = "mse_rgb";
+  EXPECT_FALSE(RecipeFromJson(j, "/repo").ok());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/models/discriminator.h"
 #include "core/models/model_architecture.h"
 #include "core/weights/model_folder.h"
+#include "core/weights/tensor_io.h"
 #include "tests/test_support.h"
 #include "tests/training/training_test_util.h"
 #include "training/checkpoint.h"
@@ -74,6 +75,40 @@ TEST_F(TrainingSmokeTest, Stage1ThenStage2LowerTheLossAndExportLoadableFolders) 
   const torch::Tensor y = loaded2->generator->forward(torch::rand({1, 3, 64, 64}));
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 3, 64, 64}));
   EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+}
+
+TEST_F(TrainingSmokeTest, Stage1InitFromStartsAtTheGivenWeightsAndMayAddQfConditioning) {
+  const std::string root = codiff::testing::MakeTempDir("init_from");
+  Recipe first = testing::TinyRecipe("stage1", *data_dir_, root + "/first");
+  first.steps = 5;
+  ASSERT_TRUE(RunStage1(first, Opts()).ok());
+
+  // A zero-step run initialised from the first hands on the same weights,
+  // plus the conditioning's new (zero-initialised) films.
+  Recipe next = testing::TinyRecipe("stage1", *data_dir_, root + "/next");
+  next.steps = 0;
+  next.stage1.init_from = root + "/first";
+  next.cave_qf_conditioning = true;
+  auto run = RunStage1(next, Opts());
+  ASSERT_TRUE(run.ok()) << run.status();
+  auto before = ReadTensorFile(root + "/first/cave.safetensors");
+  auto after = ReadTensorFile(root + "/next/cave.safetensors");
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(after->size(), before->size() + 10);
+  for (const auto& [name, tensor] : *before) {
+    ASSERT_TRUE(after->count(name)) << name;
+    EXPECT_TRUE(torch::equal(after->at(name), tensor)) << name;
+  }
+  EXPECT_EQ(after->at("qf_embed.2.weight").abs().sum().item<double>(), 0.0);
+
+  // A folder without a CaVE is an error, not a silent fresh start; so is a
+  // file that lacks tensors other than the conditioning's.
+  next.output = root + "/missing";
+  next.stage1.init_from = root + "/nothing-here";
+  EXPECT_EQ(RunStage1(next, Opts()).status().code(), absl::StatusCode::kNotFound);
+  next.stage1.init_from = root + "/next/cave.safetensors";
+  next.cave_qf_conditioning = false;  // the file has tensors this CaVE lacks
+  EXPECT_FALSE(RunStage1(next, Opts()).ok());
 }
 
 void ExpectSameCurve(const std::vector<double>& full, const std::vector<double>& resumed) {
