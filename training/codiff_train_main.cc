@@ -30,7 +30,7 @@ constexpr char kUsage[] =
     "                      [--data DIR] [--val DIR] [--objective dual|explicit|implicit]\n"
     "  codiff-train stage2 --recipe FILE [--resume] [--steps N] [--output DIR] [--threads N]\n"
     "                      [--data DIR] [--val DIR] [--cave PATH]\n"
-    "  codiff-train export --run DIR --output MODEL_DIR\n"
+    "  codiff-train export --run DIR --output MODEL_DIR [--generator-from MODEL_DIR]\n"
     "  codiff-train eval --model DIR --data DIR [--qf 5,10,20,30]\n"
     "                    [--modes perceptual,fidelity] [--color-fix adain|wavelet|none]\n"
     "                    [--spp-qp 2,4,8] [--no-qf] [--no-jpeg-consistency]\n"
@@ -268,7 +268,8 @@ int main(int argc, char** argv) {
   if (command == "stage1" || command == "stage2") return RunStage(command, args);
   if (command == "export") {
     if (!args.Has("run") || !args.Has("output")) return Fail("export needs --run and --output");
-    absl::Status s = codiff::training::ExportRun(args.Get("run"), args.Get("output"));
+    absl::Status s = codiff::training::ExportRun(args.Get("run"), args.Get("output"),
+                                                 args.Get("generator-from"));
     if (!s.ok()) return Fail(std::string(s.message()));
     std::fprintf(stderr, "wrote model folder %s\n", args.Get("output").c_str());
     return 0;

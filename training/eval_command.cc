@@ -31,6 +31,9 @@ namespace fs = std::filesystem;
 
 struct Sums {
   double psnr = 0, ssim = 0, psnrb = 0, seconds = 0, megapixels = 0, niqe = 0;
+  // All three RGB channels (the other columns are luma): shows what the
+  // colour gets, which a luma-weighted training loss trades against Y.
+  double psnr_rgb = 0;
   int n = 0, niqe_n = 0;
   // Returns the image's PSNR (for the progress line). `pristine` null: no
   // NIQE; an image smaller than one NIQE patch is left out of its mean.
@@ -39,6 +42,9 @@ struct Sums {
     ASSIGN_OR_RETURN(double p, metrics::Psnr(ref, test));
     ASSIGN_OR_RETURN(double s, metrics::Ssim(ref, test));
     ASSIGN_OR_RETURN(double b, metrics::PsnrB(ref, test));
+    metrics::MetricOptions rgb;
+    rgb.channels = metrics::MetricChannels::kRgb;
+    ASSIGN_OR_RETURN(double p_rgb, metrics::Psnr(ref, test, rgb));
     if (pristine != nullptr && test.width >= pristine->patch_size &&
         test.height >= pristine->patch_size) {
       ASSIGN_OR_RETURN(double q, metrics::Niqe(test, *pristine));
@@ -48,11 +54,13 @@ struct Sums {
     psnr += std::min(p, 100.0);
     ssim += s;
     psnrb += std::min(b, 100.0);
+    psnr_rgb += std::min(p_rgb, 100.0);
     ++n;
     return p;
   }
   nlohmann::json Json(bool timed) const {
-    nlohmann::json j = {{"psnr", psnr / n}, {"ssim", ssim / n}, {"psnrb", psnrb / n}};
+    nlohmann::json j = {
+        {"psnr", psnr / n}, {"ssim", ssim / n}, {"psnrb", psnrb / n}, {"psnr_rgb", psnr_rgb / n}};
     if (niqe_n > 0) j["niqe"] = niqe / niqe_n;
     if (timed) j["s_per_mp"] = seconds / megapixels;
     return j;

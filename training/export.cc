@@ -36,7 +36,45 @@ ModelProvenance WithTrainedRange(ModelProvenance provenance, const Recipe& recip
   return provenance;
 }
 
-absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir) {
+// A stage-1 run that continued a model folder's CaVE, exported with that
+// folder's generator (projection, UNet, VAE) instead of a random one: a
+// continued CaVE ships without retraining a generator that was measured to
+// add nothing. The folder's serving flags (default mode, inert perceptual)
+// come along; they were measured with the old CaVE and must be measured
+// again (codiff-train eval --modes perceptual,fidelity).
+absl::Status ExportWithGeneratorFrom(const std::string& run_dir, const std::string& model_dir,
+                                     const Recipe& recipe, const std::string& description,
+                                     const std::string& generator_from) {
+  ModelProvenance from;
+  ASSIGN_OR_RETURN(models::ModelArchitecture from_arch,
+                   ReadModelArchitecture(generator_from, &from));
+  ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
+  if (models::ArchitectureToJson(from_arch) != models::ArchitectureToJson(arch)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(generator_from, " has another architecture than the run ", run_dir,
+                     " (compare its model.yaml with preset '", recipe.preset, "')"));
+  }
+  torch::manual_seed(recipe.seed);
+  models::OneStepGenerator g = BuildGenerator(arch);
+  const std::string dir = CheckpointDir(run_dir);
+  const bool ema = fs::exists(dir + "/cave_ema.safetensors");
+  RETURN_IF_ERROR(
+      LoadModuleWeights(dir + (ema ? "/cave_ema.safetensors" : "/cave.safetensors"), *g->cave()));
+  const fs::path folder(generator_from);
+  RETURN_IF_ERROR(LoadModuleWeights((folder / "projection.safetensors").string(), *g->proj()));
+  RETURN_IF_ERROR(LoadModuleWeights((folder / "unet.safetensors").string(), *g->unet()));
+  RETURN_IF_ERROR(LoadModuleWeights((folder / "vae.safetensors").string(), *g->vae()));
+  ModelProvenance provenance =
+      ExportProvenance(from.trained, absl::StrCat(description, ema ? " (EMA weights)" : "",
+                                                  "; projection, UNet and VAE from ",
+                                                  generator_from, " (", from.description, ")"));
+  provenance.default_mode = from.default_mode;
+  provenance.perceptual_inert = from.perceptual_inert;
+  return WriteModelFolder(model_dir, *g, WithTrainedRange(provenance, recipe));
+}
+
+absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir,
+                        const std::string& generator_from) {
   const std::string dir = CheckpointDir(run_dir);
   ASSIGN_OR_RETURN(CheckpointState state, ReadCheckpointState(dir));
   // Paths in a stored recipe were made absolute when it was first read.
@@ -44,6 +82,13 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
   const std::string description =
       absl::StrCat(state.stage, " run ", fs::absolute(run_dir).string(), ", preset ", recipe.preset,
                    ", ", state.step, " of ", recipe.steps, " steps");
+  if (!generator_from.empty()) {
+    if (state.stage != "stage1") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--generator-from needs a stage-1 run; ", run_dir, " is ", state.stage));
+    }
+    return ExportWithGeneratorFrom(run_dir, model_dir, recipe, description, generator_from);
+  }
   if (state.stage == "stage1") {
     ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
     torch::manual_seed(recipe.seed);
@@ -74,9 +119,10 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
 
 }  // namespace
 
-absl::Status ExportRun(const std::string& run_dir, const std::string& model_dir) {
+absl::Status ExportRun(const std::string& run_dir, const std::string& model_dir,
+                       const std::string& generator_from) {
   absl::StatusOr<absl::Status> r =
-      CatchTorchErrors("export", [&] { return ExportImpl(run_dir, model_dir); });
+      CatchTorchErrors("export", [&] { return ExportImpl(run_dir, model_dir, generator_from); });
   return r.ok() ? *r : r.status();
 }
 

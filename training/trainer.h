@@ -32,7 +32,11 @@ absl::StatusOr<RunResult> RunStage2(const Recipe& recipe, const RunOptions& opti
 // Writes a model folder (core/weights/model_folder.h) from a run directory:
 // a stage-2 run gives the trained generator (EMA weights when kept); a
 // stage-1 run gives a folder with the trained CaVE and an untrained rest,
-// marked trained: false.
-absl::Status ExportRun(const std::string& run_dir, const std::string& model_dir);
+// marked trained: false. `generator_from` (a model folder of the same
+// architecture; stage-1 runs only) supplies the projection, UNet and VAE and
+// the serving flags instead: a CaVE that continued that folder's ships
+// with its generator.
+absl::Status ExportRun(const std::string& run_dir, const std::string& model_dir,
+                       const std::string& generator_from = "");
 
 }  // namespace codiff::training

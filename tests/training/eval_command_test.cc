@@ -82,13 +82,16 @@ TEST_F(EvalCommandTest, ReportsEveryModeAndMatchesDirectJpegMetrics) {
   auto files = ListImageFiles({*data_dir_});
   ASSERT_TRUE(files.ok());
   for (int qf : o.qfs) {
-    double psnr = 0, niqe = 0;
+    double psnr = 0, niqe = 0, psnr_rgb = 0;
+    metrics::MetricOptions rgb;
+    rgb.channels = metrics::MetricChannels::kRgb;
     for (const std::string& f : *files) {
       auto hq = ReadRgbImage(f);
       ASSERT_TRUE(hq.ok());
       auto lq = JpegOf(*hq, qf);
       ASSERT_TRUE(lq.ok());
       psnr += *metrics::Psnr(*hq, lq->rgb);
+      psnr_rgb += *metrics::Psnr(*hq, lq->rgb, rgb);
       auto q = metrics::Niqe(lq->rgb, *pristine);
       ASSERT_TRUE(q.ok()) << q.status();
       niqe += *q;
@@ -96,9 +99,11 @@ TEST_F(EvalCommandTest, ReportsEveryModeAndMatchesDirectJpegMetrics) {
     const auto& entry = (*report)[std::to_string(qf)];
     EXPECT_NEAR(entry["jpeg"]["psnr"].get<double>(), psnr / files->size(), 1e-9);
     EXPECT_NEAR(entry["jpeg"]["niqe"].get<double>(), niqe / files->size(), 1e-9);
+    EXPECT_NEAR(entry["jpeg"]["psnr_rgb"].get<double>(), psnr_rgb / files->size(), 1e-9);
+    EXPECT_NE(entry["jpeg"]["psnr_rgb"].get<double>(), entry["jpeg"]["psnr"].get<double>());
     for (const char* mode : {"perceptual", "fidelity"}) {
       ASSERT_TRUE(entry.contains(mode)) << mode;
-      for (const char* key : {"psnr", "ssim", "psnrb", "niqe", "s_per_mp"}) {
+      for (const char* key : {"psnr", "ssim", "psnrb", "niqe", "s_per_mp", "psnr_rgb"}) {
         EXPECT_TRUE(std::isfinite(entry[mode][key].get<double>())) << mode << " " << key;
       }
       EXPECT_GT(entry[mode]["s_per_mp"].get<double>(), 0.0);

@@ -75,6 +75,30 @@ TEST_F(TrainingSmokeTest, Stage1ThenStage2LowerTheLossAndExportLoadableFolders) 
   const torch::Tensor y = loaded2->generator->forward(torch::rand({1, 3, 64, 64}));
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 3, 64, 64}));
   EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+
+  // A stage-1 run exported with model2's generator: stage 1's CaVE, model2's
+  // projection / UNet / VAE, model2's training flag.
+  const absl::Status merged = ExportRun(root + "/stage1", root + "/model3", root + "/model2");
+  ASSERT_TRUE(merged.ok()) << merged;
+  auto loaded3 = LoadModelFolder(root + "/model3");
+  ASSERT_TRUE(loaded3.ok()) << loaded3.status();
+  EXPECT_TRUE(loaded3->provenance.trained);
+  auto expect_same_tensors = [](const std::string& expected_file, const std::string& file) {
+    auto expected = ReadTensorFile(expected_file);
+    auto actual = ReadTensorFile(file);
+    ASSERT_TRUE(expected.ok() && actual.ok()) << file;
+    for (const auto& [name, t] : *expected) {
+      ASSERT_TRUE(actual->count(name)) << file << ": " << name;
+      EXPECT_TRUE(torch::equal(actual->at(name), t)) << file << ": " << name;
+    }
+  };
+  for (const char* file : {"unet.safetensors", "vae.safetensors", "projection.safetensors"}) {
+    expect_same_tensors(root + "/model2/" + file, root + "/model3/" + file);
+  }
+  expect_same_tensors(root + "/stage1/cave.safetensors", root + "/model3/cave.safetensors");
+  // Only for stage-1 runs, and only from a folder of the same architecture.
+  EXPECT_FALSE(ExportRun(root + "/stage2", root + "/model4", root + "/model2").ok());
+  EXPECT_FALSE(ExportRun(root + "/stage1", root + "/model4", root + "/no-such-folder").ok());
 }
 
 TEST_F(TrainingSmokeTest, Stage1InitFromStartsAtTheGivenWeightsAndMayAddQfConditioning) {
