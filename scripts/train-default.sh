@@ -13,10 +13,11 @@
 #
 # --resume-from continues a trained model instead of starting from random
 # weights: training/recipes/default_continue.yaml, stage 1 initialised from
-# that folder's CaVE, with the extra photos of scripts/extra-training-photos.sh
-# (installs two Debian wallpaper packages when run as root). Run it again on
-# its output to extend training session after session; the model card keeps
-# the history (each run's steps and time).
+# that folder's CaVE, then exported with that folder's generator (inert on
+# the small preset, so stage 2 is not rerun). Run it again on its output to
+# extend training session after session; the model card keeps the history
+# (each run's steps and time). Keep --output away from the folder you resume
+# from until the new model has been evaluated.
 #
 # Defaults: --data ../shared/datasets/train (Urban100 colour + CBSD68, lossless
 # PNG), --val ../shared/datasets/val (Kodak crops + McMaster; validation only,
@@ -54,9 +55,6 @@ if [ -n "$resume_from" ]; then
     { echo "train-default.sh: $resume_from is not a model folder (no cave.safetensors)" >&2; exit 1; }
   recipe=training/recipes/default_continue.yaml
   stage1_extra=(--init-from "$resume_from")
-  # The continuation recipe reads runs/extra-photos beside the data folder.
-  bash scripts/extra-training-photos.sh runs/extra-photos
-  data_dirs+=(runs/extra-photos)
 fi
 [ -x "$train" ] || bash scripts/build.sh
 [ -d "$data" ] || { echo "train-default.sh: no training data at $data" >&2; exit 1; }
@@ -109,10 +107,19 @@ EOF
 }
 
 run_stage stage1 "$runs/stage1" "$(stage_steps stage1)" "${stage1_extra[@]}"
-run_stage stage2 "$runs/stage2" "$(stage_steps stage2)" --cave "$runs/stage1"
-
-echo "== export to $output"
-"$train" export --run "$runs/stage2" --output "$output"
+if [ -n "$resume_from" ]; then
+  # The continued CaVE ships with the folder's generator (projection, UNet,
+  # VAE): on the small preset it is measured inert, so it is not retrained.
+  # The data list keeps every earlier run's files.
+  [ -f "$resume_from/training-data.tsv" ] && cat "$resume_from/training-data.tsv" >> "$runs/training-data.tsv"
+  sort -u -o "$runs/training-data.tsv" "$runs/training-data.tsv"
+  echo "== export to $output (generator from $resume_from)"
+  "$train" export --run "$runs/stage1" --output "$output" --generator-from "$resume_from"
+else
+  run_stage stage2 "$runs/stage2" "$(stage_steps stage2)" --cave "$runs/stage1"
+  echo "== export to $output"
+  "$train" export --run "$runs/stage2" --output "$output"
+fi
 cp "$runs/training-data.tsv" "$output/training-data.tsv"
 
 echo "== validation table ($val)"
@@ -122,6 +129,6 @@ if command -v ffmpeg > /dev/null; then
 else
   echo "   (ffmpeg not installed: no spp row; apt-get install ffmpeg)"
 fi
-"$train" eval --model "$output" --data "$val" --qf 5,10,20,30,50 --quiet \
+"$train" eval --model "$output" --data "$val" --qf 5,10,20,30,40,50 --double-jpeg 30:10,10:30 --quiet \
   "${spp[@]}" --json "$runs/eval.json" | tee "$runs/eval.txt"
 echo "== done: model in $output, table in $runs/eval.txt"

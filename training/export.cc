@@ -49,6 +49,9 @@ absl::Status ExportWithGeneratorFrom(const std::string& run_dir, const std::stri
   ASSIGN_OR_RETURN(models::ModelArchitecture from_arch,
                    ReadModelArchitecture(generator_from, &from));
   ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
+  // The QF estimate's crop is a serving setting that follows the run's
+  // training crops (RecipeArchitecture), not a property of the weights.
+  from_arch.cave.qf_estimate_crop = arch.cave.qf_estimate_crop;
   if (models::ArchitectureToJson(from_arch) != models::ArchitectureToJson(arch)) {
     return absl::FailedPreconditionError(
         absl::StrCat(generator_from, " has another architecture than the run ", run_dir,

@@ -169,6 +169,13 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
 absl::StatusOr<models::ModelArchitecture> RecipeArchitecture(const Recipe& recipe) {
   ASSIGN_OR_RETURN(models::ModelArchitecture arch, models::PresetArchitecture(recipe.preset));
   if (recipe.cave_qf_conditioning) arch.cave.qf_conditioning = true;
+  // The QF head learns the crops it is trained on, and a whole-image estimate
+  // averages it over crops of that size: 128 px training crops read 256 px
+  // validation crops 2-4 QF off, and a head trained on 256 px crops misreads
+  // 128 px ones by 17-28 QF at QF 20-40 (measured).
+  if (arch.cave.qf_estimate_crop > 0 && recipe.data.crop >= 32 && recipe.data.crop % 32 == 0) {
+    arch.cave.qf_estimate_crop = recipe.data.crop;
+  }
   return arch;
 }
 

@@ -127,19 +127,19 @@ TEST(RecipeTest, ShippedRecipesParseForEveryStageTheyDescribe) {
     EXPECT_EQ(r->preset, "small");
     EXPECT_EQ(r->stage, stage);
   }
-  for (const char* stage : {"stage1", "stage2"}) {
-    auto r = ReadRecipe(dir + "default_continue.yaml", stage);
-    ASSERT_TRUE(r.ok()) << stage << ": " << r.status();
-    EXPECT_EQ(r->preset, "small");
+  // The continuations train CaVE only (the generator comes from the folder).
+  for (const char* file : {"default_continue.yaml", "continue_128_extra_photos.yaml"}) {
+    auto r = ReadRecipe(dir + file, "stage1");
+    ASSERT_TRUE(r.ok()) << file << ": " << r.status();
+    EXPECT_EQ(r->stage1.restoration_loss, "mse_luma") << file;
+    EXPECT_FALSE(ReadRecipe(dir + file, "stage2").ok()) << file;
   }
-  EXPECT_EQ(ReadRecipe(dir + "default_continue.yaml", "stage1")->stage1.restoration_loss,
-            "mse_luma");
   for (const char* file : {"small_stage1_dual.yaml", "small_stage1_explicit.yaml",
                            "small_stage2.yaml", "sd21_stage2_lora.yaml"}) {
     EXPECT_TRUE(ReadRecipe(dir + file).ok()) << file;
   }
   for (const char* probe : {"continue_control", "qf_conditioning", "crop256", "more_data",
-                            "more_data23", "mse_luma", "lr1e-4"}) {
+                            "mse_luma", "lr1e-4", "luma_data23", "double_jpeg"}) {
     auto r = ReadRecipe(dir + "probes/" + probe + ".yaml");
     ASSERT_TRUE(r.ok()) << probe << ": " << r.status();
     EXPECT_FALSE(r->stage1.init_from.empty()) << probe;
@@ -166,6 +166,21 @@ TEST(RecipeTest, InitFromAndQfConditioningAreReadAndResolved) {
   EXPECT_FALSE(RecipeArchitecture(*recipe)->cave.qf_conditioning);
   j["stage1"]["restoration_loss"] = "mse_rgb";
   EXPECT_FALSE(RecipeFromJson(j, "/repo").ok());
+}
+
+TEST(RecipeTest, QfEstimateCropFollowsTheTrainingCrops) {
+  nlohmann::json j = {{"stage", "stage1"},
+                      {"output", "runs/x"},
+                      {"preset", "small"},
+                      {"data", {{"train_dirs", {"photos"}}, {"crop", 256}}}};
+  auto arch = RecipeArchitecture(*RecipeFromJson(j, "/repo"));
+  ASSERT_TRUE(arch.ok());
+  EXPECT_EQ(arch->cave.qf_estimate_crop, 256);
+  j["data"]["crop"] = 100;  // not a size the estimate can use: the preset's stays
+  EXPECT_EQ(RecipeArchitecture(*RecipeFromJson(j, "/repo"))->cave.qf_estimate_crop, 128);
+  j["preset"] = "tiny";  // no crop-wise estimate in the preset: none is added
+  j["data"]["crop"] = 64;
+  EXPECT_EQ(RecipeArchitecture(*RecipeFromJson(j, "/repo"))->cave.qf_estimate_crop, 0);
 }
 
 }  // namespace
