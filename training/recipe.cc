@@ -92,7 +92,9 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     }
     if (j.contains("stage1")) {
       const json& s = j.at("stage1");
-      CheckKeys(s, {"objective", "lr", "qf_weight", "restoration_loss", "ema_decay", "init_from"},
+      CheckKeys(s,
+                {"objective", "lr", "qf_weight", "restoration_loss", "ema_decay", "init_from",
+                 "train_parts"},
                 "stage1");
       Get(s, "restoration_loss", r.stage1.restoration_loss);
       Get(s, "objective", r.stage1.objective);
@@ -100,6 +102,7 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
       Get(s, "qf_weight", r.stage1.qf_weight);
       Get(s, "ema_decay", r.stage1.ema_decay);
       Get(s, "init_from", r.stage1.init_from);
+      Get(s, "train_parts", r.stage1.train_parts);
       r.stage1.init_from = ResolvePath(r.stage1.init_from, base_dir);
     }
     if (j.contains("stage2")) {
@@ -142,6 +145,10 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
   }
   if (r.batch <= 0 || r.steps < 0 || r.threads <= 0) {
     return absl::InvalidArgumentError("recipe: batch and threads must be positive, steps >= 0");
+  }
+  if (r.stage1.train_parts != "all" && r.stage1.train_parts != "qf_head") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "recipe: stage1.train_parts '", r.stage1.train_parts, "' is not all or qf_head"));
   }
   if (r.stage1.restoration_loss != "l1" && r.stage1.restoration_loss != "mse" &&
       r.stage1.restoration_loss != "mse_luma") {

@@ -39,6 +39,10 @@ struct Stage1Options {
   // initialisation only when they are the QF conditioning's (zero-initialised,
   // so the loaded model starts as the same function).
   std::string init_from;
+  // "all", or "qf_head": only the QF head (module qf_pred) trains, the rest
+  // of CaVE is frozen with its BatchNorm statistics, so the restoration is
+  // unchanged. Re-fits the head after a continuation moved the encoder.
+  std::string train_parts = "all";
 };
 
 struct Stage2Options {

@@ -41,7 +41,25 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
   ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
   torch::manual_seed(recipe.seed);
   models::CaVE cave(arch.cave);
-  torch::optim::Adam optimizer(cave->parameters(), torch::optim::AdamOptions(recipe.stage1.lr));
+  const bool head_only = recipe.stage1.train_parts == "qf_head";
+  std::shared_ptr<torch::nn::Module> qf_head;
+  for (const auto& child : cave->named_children()) {
+    if (child.key() == "qf_pred") qf_head = child.value();
+  }
+  if (head_only) {
+    for (auto& p : cave->parameters()) p.set_requires_grad(false);
+    for (auto& p : qf_head->parameters()) p.set_requires_grad(true);
+  }
+  torch::optim::Adam optimizer(head_only ? qf_head->parameters() : cave->parameters(),
+                               torch::optim::AdamOptions(recipe.stage1.lr));
+  // BatchNorm learns its statistics in stage 1, except in the frozen part.
+  auto train_mode = [&] {
+    cave->train();
+    if (head_only) {
+      cave->eval();
+      qf_head->train();
+    }
+  };
   const double ema_decay = recipe.stage1.ema_decay;
   std::optional<models::CaVE> ema;
   if (ema_decay > 0) {
@@ -123,7 +141,7 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
       std::fprintf(stderr, "validation @%lld: %s\n", static_cast<long long>(step),
                    result.validation.dump().c_str());
     }
-    cave->train();
+    train_mode();
     if (ema) (*ema)->train();
   };
 
@@ -131,7 +149,7 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
   // per step.
   MakeConvWeightsChannelsLast(*cave);
   BatchLoader loader(*dataset, recipe.batch, result.first_step);
-  cave->train();  // BatchNorm learns its statistics in stage 1
+  train_mode();
   int64_t step = result.first_step;
   for (; step < recipe.steps; ++step) {
     if (options.stop_after >= 0 && step >= options.stop_after) break;

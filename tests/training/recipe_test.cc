@@ -166,6 +166,12 @@ TEST(RecipeTest, InitFromAndQfConditioningAreReadAndResolved) {
   EXPECT_FALSE(RecipeArchitecture(*recipe)->cave.qf_conditioning);
   j["stage1"]["restoration_loss"] = "mse_rgb";
   EXPECT_FALSE(RecipeFromJson(j, "/repo").ok());
+  j["stage1"]["restoration_loss"] = "mse";
+  EXPECT_EQ(RecipeFromJson(j, "/repo")->stage1.train_parts, "all");
+  j["stage1"]["train_parts"] = "qf_head";
+  EXPECT_EQ(RecipeFromJson(j, "/repo")->stage1.train_parts, "qf_head");
+  j["stage1"]["train_parts"] = "decoder";
+  EXPECT_FALSE(RecipeFromJson(j, "/repo").ok());
 }
 
 TEST(RecipeTest, QfEstimateCropFollowsTheTrainingCrops) {

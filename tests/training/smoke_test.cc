@@ -135,6 +135,34 @@ TEST_F(TrainingSmokeTest, Stage1InitFromStartsAtTheGivenWeightsAndMayAddQfCondit
   EXPECT_FALSE(RunStage1(next, Opts()).ok());
 }
 
+TEST_F(TrainingSmokeTest, Stage1QfHeadOnlyLeavesTheRestOfCaveAsItWas) {
+  const std::string root = codiff::testing::MakeTempDir("qf_head");
+  Recipe first = testing::TinyRecipe("stage1", *data_dir_, root + "/first");
+  first.steps = 5;
+  ASSERT_TRUE(RunStage1(first, Opts()).ok());
+  Recipe head = testing::TinyRecipe("stage1", *data_dir_, root + "/head");
+  head.steps = 5;
+  head.stage1.init_from = root + "/first";
+  head.stage1.train_parts = "qf_head";
+  head.stage1.objective = "explicit";
+  auto run = RunStage1(head, Opts());
+  ASSERT_TRUE(run.ok()) << run.status();
+  auto before = ReadTensorFile(root + "/first/cave.safetensors");
+  auto after = ReadTensorFile(root + "/head/cave.safetensors");
+  ASSERT_TRUE(before.ok() && after.ok());
+  double head_change = 0;
+  for (const auto& [name, tensor] : *before) {
+    const double change = (after->at(name) - tensor).abs().max().item<double>();
+    if (name.rfind("qf_pred.", 0) == 0) {
+      head_change = std::max(head_change, change);
+    } else {
+      // Weights and BatchNorm statistics alike (the average may round).
+      EXPECT_LT(change, 1e-6) << name;
+    }
+  }
+  EXPECT_GT(head_change, 1e-4);
+}
+
 void ExpectSameCurve(const std::vector<double>& full, const std::vector<double>& resumed) {
   ASSERT_EQ(full.size(), resumed.size());
   double worst = 0.0;
