@@ -39,6 +39,18 @@ class TrainingSmokeTest : public ::testing::Test {
 };
 std::string* TrainingSmokeTest::data_dir_ = nullptr;
 
+// Trains 5 tiny stage-1 steps in root/first and returns the recipe of a run
+// in root/name that starts from them.
+Recipe FollowUpOfAShortRun(const std::string& data_dir, const std::string& root,
+                           const std::string& name) {
+  Recipe first = testing::TinyRecipe("stage1", data_dir, root + "/first");
+  first.steps = 5;
+  EXPECT_TRUE(RunStage1(first, Opts()).ok());
+  Recipe next = testing::TinyRecipe("stage1", data_dir, root + "/" + name);
+  next.stage1.init_from = root + "/first";
+  return next;
+}
+
 TEST_F(TrainingSmokeTest, Stage1ThenStage2LowerTheLossAndExportLoadableFolders) {
   const std::string root = codiff::testing::MakeTempDir("smoke");
   Recipe r1 = testing::TinyRecipe("stage1", *data_dir_, root + "/stage1");
@@ -103,15 +115,10 @@ TEST_F(TrainingSmokeTest, Stage1ThenStage2LowerTheLossAndExportLoadableFolders) 
 
 TEST_F(TrainingSmokeTest, Stage1InitFromStartsAtTheGivenWeightsAndMayAddQfConditioning) {
   const std::string root = codiff::testing::MakeTempDir("init_from");
-  Recipe first = testing::TinyRecipe("stage1", *data_dir_, root + "/first");
-  first.steps = 5;
-  ASSERT_TRUE(RunStage1(first, Opts()).ok());
-
   // A zero-step run initialised from the first hands on the same weights,
   // plus the conditioning's new (zero-initialised) films.
-  Recipe next = testing::TinyRecipe("stage1", *data_dir_, root + "/next");
+  Recipe next = FollowUpOfAShortRun(*data_dir_, root, "next");
   next.steps = 0;
-  next.stage1.init_from = root + "/first";
   next.cave_qf_conditioning = true;
   auto run = RunStage1(next, Opts());
   ASSERT_TRUE(run.ok()) << run.status();
@@ -137,12 +144,8 @@ TEST_F(TrainingSmokeTest, Stage1InitFromStartsAtTheGivenWeightsAndMayAddQfCondit
 
 TEST_F(TrainingSmokeTest, Stage1QfHeadOnlyLeavesTheRestOfCaveAsItWas) {
   const std::string root = codiff::testing::MakeTempDir("qf_head");
-  Recipe first = testing::TinyRecipe("stage1", *data_dir_, root + "/first");
-  first.steps = 5;
-  ASSERT_TRUE(RunStage1(first, Opts()).ok());
-  Recipe head = testing::TinyRecipe("stage1", *data_dir_, root + "/head");
+  Recipe head = FollowUpOfAShortRun(*data_dir_, root, "head");
   head.steps = 5;
-  head.stage1.init_from = root + "/first";
   head.stage1.train_parts = "qf_head";
   head.stage1.objective = "explicit";
   auto run = RunStage1(head, Opts());
