@@ -10,6 +10,8 @@
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 #include "core/weights/model_folder.h"
+#include "core/weights/state_dict.h"
+#include "core/weights/tensor_io.h"
 #include "training/checkpoint.h"
 #include "training/data/pair_dataset.h"
 #include "training/stage2_model.h"
@@ -36,44 +38,52 @@ ModelProvenance WithTrainedRange(ModelProvenance provenance, const Recipe& recip
   return provenance;
 }
 
-// A stage-1 run that continued a model folder's CaVE, exported with that
-// folder's generator (projection, UNet, VAE) instead of a random one: a
-// continued CaVE ships without retraining a generator that was measured to
-// add nothing. The folder's serving flags (default mode, inert perceptual)
-// come along; they were measured with the old CaVE and must be measured
-// again (codiff-train eval --modes perceptual,fidelity).
-absl::Status ExportWithGeneratorFrom(const std::string& run_dir, const std::string& model_dir,
-                                     const Recipe& recipe, const std::string& description,
-                                     const std::string& generator_from) {
-  ModelProvenance from;
-  ASSIGN_OR_RETURN(models::ModelArchitecture from_arch,
-                   ReadModelArchitecture(generator_from, &from));
-  ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
+// Copies every parameter and buffer of `from` into `to`, a module of the
+// same structure.
+absl::Status CopyWeights(const torch::nn::Module& from, torch::nn::Module& to) {
+  const NamedTensors named = StateDictOf(from);
+  LoadOptions options;
+  options.optional_suffixes.clear();  // the same structure holds everything
+  ASSIGN_OR_RETURN(LoadReport report,
+                   LoadStateDictStrict(to, TensorMap(named.begin(), named.end()), options));
+  if (!report.unused.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(report.unused.size(), " tensors not used, e.g. ", report.unused[0]));
+  }
+  return absl::OkStatus();
+}
+
+// A stage-1 run that continued a model folder's CaVE ships with that
+// folder's generator (projection, UNet, VAE) instead of a random one, when
+// the generator was measured to add nothing. The folder's serving flags
+// (default mode, inert perceptual) come along; they were measured with the
+// old CaVE and must be measured again (codiff-train eval --modes
+// perceptual,fidelity).
+absl::StatusOr<ModelProvenance> TakeGeneratorFrom(const std::string& folder,
+                                                  models::OneStepGeneratorImpl& g,
+                                                  const std::string& description) {
+  ModelLoadOptions load;
+  load.merge_lora = false;  // the same module structure as g
+  ASSIGN_OR_RETURN(LoadedModel donor, LoadModelFolder(folder, load));
+  models::ModelArchitecture donor_arch = donor.generator->architecture();
   // The QF estimate's crop is a serving setting that follows the run's
   // training crops (RecipeArchitecture), not a property of the weights.
-  from_arch.cave.qf_estimate_crop = arch.cave.qf_estimate_crop;
-  if (models::ArchitectureToJson(from_arch) != models::ArchitectureToJson(arch)) {
+  donor_arch.cave.qf_estimate_crop = g.architecture().cave.qf_estimate_crop;
+  if (models::ArchitectureToJson(donor_arch) != models::ArchitectureToJson(g.architecture())) {
     return absl::FailedPreconditionError(
-        absl::StrCat(generator_from, " has another architecture than the run ", run_dir,
-                     " (compare its model.yaml with preset '", recipe.preset, "')"));
+        absl::StrCat(folder,
+                     " has another architecture than the run (compare its model.yaml "
+                     "with the run's preset)"));
   }
-  torch::manual_seed(recipe.seed);
-  models::OneStepGenerator g = BuildGenerator(arch);
-  const std::string dir = CheckpointDir(run_dir);
-  const bool ema = fs::exists(dir + "/cave_ema.safetensors");
-  RETURN_IF_ERROR(
-      LoadModuleWeights(dir + (ema ? "/cave_ema.safetensors" : "/cave.safetensors"), *g->cave()));
-  const fs::path folder(generator_from);
-  RETURN_IF_ERROR(LoadModuleWeights((folder / "projection.safetensors").string(), *g->proj()));
-  RETURN_IF_ERROR(LoadModuleWeights((folder / "unet.safetensors").string(), *g->unet()));
-  RETURN_IF_ERROR(LoadModuleWeights((folder / "vae.safetensors").string(), *g->vae()));
-  ModelProvenance provenance =
-      ExportProvenance(from.trained, absl::StrCat(description, ema ? " (EMA weights)" : "",
-                                                  "; projection, UNet and VAE from ",
-                                                  generator_from, " (", from.description, ")"));
-  provenance.default_mode = from.default_mode;
-  provenance.perceptual_inert = from.perceptual_inert;
-  return WriteModelFolder(model_dir, *g, WithTrainedRange(provenance, recipe));
+  RETURN_IF_ERROR(CopyWeights(*donor.generator->proj(), *g.proj()));
+  RETURN_IF_ERROR(CopyWeights(*donor.generator->unet(), *g.unet()));
+  RETURN_IF_ERROR(CopyWeights(*donor.generator->vae(), *g.vae()));
+  ModelProvenance provenance = ExportProvenance(
+      donor.provenance.trained, absl::StrCat(description, "; projection, UNet and VAE from ",
+                                             folder, " (", donor.provenance.description, ")"));
+  provenance.default_mode = donor.provenance.default_mode;
+  provenance.perceptual_inert = donor.provenance.perceptual_inert;
+  return provenance;
 }
 
 absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir,
@@ -85,12 +95,9 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
   const std::string description =
       absl::StrCat(state.stage, " run ", fs::absolute(run_dir).string(), ", preset ", recipe.preset,
                    ", ", state.step, " of ", recipe.steps, " steps");
-  if (!generator_from.empty()) {
-    if (state.stage != "stage1") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--generator-from needs a stage-1 run; ", run_dir, " is ", state.stage));
-    }
-    return ExportWithGeneratorFrom(run_dir, model_dir, recipe, description, generator_from);
+  if (!generator_from.empty() && state.stage != "stage1") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--generator-from needs a stage-1 run; ", run_dir, " is ", state.stage));
   }
   if (state.stage == "stage1") {
     ASSIGN_OR_RETURN(models::ModelArchitecture arch, RecipeArchitecture(recipe));
@@ -99,12 +106,15 @@ absl::Status ExportImpl(const std::string& run_dir, const std::string& model_dir
     const bool ema = fs::exists(dir + "/cave_ema.safetensors");
     RETURN_IF_ERROR(
         LoadModuleWeights(dir + (ema ? "/cave_ema.safetensors" : "/cave.safetensors"), *g->cave()));
+    const std::string trained = description + (ema ? " (EMA weights)" : "");
+    if (!generator_from.empty()) {
+      ASSIGN_OR_RETURN(ModelProvenance provenance, TakeGeneratorFrom(generator_from, *g, trained));
+      return WriteModelFolder(model_dir, *g, WithTrainedRange(provenance, recipe));
+    }
     // Only CaVE is trained: the folder loads, but its generator is random.
     return WriteModelFolder(
         model_dir, *g,
-        WithTrainedRange(ExportProvenance(false, description + (ema ? " (EMA weights)" : "") +
-                                                     " (stage 1 only: generator "
-                                                     "untrained)"),
+        WithTrainedRange(ExportProvenance(false, trained + " (stage 1 only: generator untrained)"),
                          recipe));
   }
   if (state.stage != "stage2") {

@@ -14,9 +14,6 @@ torch::Tensor QualityTarget(const torch::Tensor& qf);
 // L1(qf_pred, (100 - QF) / 100); qf_pred [B, 1] or [B], qf [B] in 0..100.
 torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tensor& qf);
 
-// Stage 1. "dual": restoration loss + qf_weight * QF loss; "explicit": the
-// QF loss only; "implicit": the restoration loss only. The restoration loss
-// is L1 (the paper) or, with restoration_loss "mse", the mean squared error.
 // MSE on the error's luma plus kChromaWeight x its two chroma channels'
 // (BT.601 YCbCr, the JPEG's transform): restoration_loss "mse_luma". At 4:2:0
 // the chroma error dominates an RGB MSE, yet the luma carries the detail
@@ -25,6 +22,10 @@ torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tenso
 inline constexpr double kChromaWeight = 0.25;
 torch::Tensor LumaWeightedMse(const torch::Tensor& restored, const torch::Tensor& hq);
 
+// Stage 1. "dual": restoration loss + qf_weight * QF loss; "explicit": the
+// QF loss only; "implicit": the restoration loss only. The restoration loss
+// is L1 (the paper) or, with restoration_loss "mse", the mean squared error
+// ("mse_luma": LumaWeightedMse).
 struct Stage1Losses {
   torch::Tensor total, restoration, quality;
 };

@@ -155,8 +155,8 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
     if (options.stop_after >= 0 && step >= options.stop_after) break;
     ASSIGN_OR_RETURN(Batch batch, loader.Next());
     SetLearningRate(optimizer, recipe.stage1.lr * LearningRateFactor(recipe, step));
-    // The decoder is conditioned on the true quality (a JPEG header's), as
-    // the server conditions it for JPEG inputs.
+    // A conditioned decoder (cave.qf_conditioning) is told the true quality,
+    // as a caller that reads it from the JPEG header would tell it.
     auto [restored, qf_pred] = cave->forward(batch.lq.contiguous(torch::MemoryFormat::ChannelsLast),
                                              nullptr, QualityTarget(batch.qf).reshape({-1, 1}));
     Stage1Losses losses = Stage1Loss(recipe.stage1.objective, restored, batch.hq, qf_pred, batch.qf,

@@ -42,7 +42,7 @@ nlohmann::json ValidateCave(models::CaVEImpl& cave, const ValidationSet& set) {
   double mae_sum = 0.0;
   for (size_t i = 0; i < set.qfs.size(); ++i) {
     const Batch& b = set.per_qf[i];
-    // Conditioned on the true quality, as the server is for JPEG inputs.
+    // A conditioned decoder is told the true quality, as in training.
     auto [restored, qf_out] = cave.forward(b.lq, nullptr, QualityTarget(b.qf).reshape({-1, 1}));
     const torch::Tensor qf = models::CaVEImpl::QualityFactorFromOutput(qf_out).reshape({-1});
     const double mae = (qf - b.qf).abs().mean().item<double>();
