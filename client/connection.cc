@@ -71,6 +71,9 @@ std::vector<OptionSpec> ConnectionOptionSpecs() {
       {"ca", 0, "FILE", "PEM roots that sign the server certificate (implies --tls)"},
       {"cert", 0, "FILE", "PEM client certificate for mutual TLS (with --key)"},
       {"key", 0, "FILE", "PEM private key of --cert"},
+      {"tls-server-name", 0, "NAME",
+       "check the server certificate for NAME instead of --server's host (e.g. the "
+       "Service's DNS name through kubectl port-forward; implies --tls)"},
       {"connect-timeout", 0, "SECONDS", "give up connecting after this long, exit 3 (default 5)"},
       {"token-file", 0, "FILE",
        "send the bearer token in FILE (first line; default: $CODIFF_TOKEN, if set)"},
@@ -88,7 +91,12 @@ absl::StatusOr<ConnectionOptions> ConnectionOptionsFrom(const CommandLine& line)
   if (o.cert_file.empty() != o.key_file.empty()) {
     return absl::InvalidArgumentError("--cert and --key go together");
   }
-  o.tls = line.Has("tls") || !o.ca_file.empty() || !o.cert_file.empty();
+  o.tls_server_name = line.Get("tls-server-name");
+  if (line.Has("tls-server-name") && o.tls_server_name.empty()) {
+    return absl::InvalidArgumentError("--tls-server-name must not be empty");
+  }
+  o.tls =
+      line.Has("tls") || !o.ca_file.empty() || !o.cert_file.empty() || !o.tls_server_name.empty();
   auto timeout = line.GetSeconds("connect-timeout", 5);
   if (!timeout.ok()) return timeout.status();
   o.connect_timeout_s = *timeout;
@@ -126,6 +134,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ConnectionOptio
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   // Reconnect quickly after a server restart; the default starts at 1 s and
   // grows to 2 min, far longer than our own per-file retry budget.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);

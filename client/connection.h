@@ -22,16 +22,21 @@ struct ConnectionOptions {
   std::string ca_file;    // roots for the server certificate; empty: system roots
   std::string cert_file;  // client certificate (mTLS), with key_file
   std::string key_file;
+  // Name the server certificate must carry instead of --server's host: for
+  // a tunnel (kubectl port-forward to localhost) or a pod IP, where the
+  // certificate names the Service. Empty: the host in `server`.
+  std::string tls_server_name;
   double connect_timeout_s = 5;
   // Sent as `authorization: Bearer <token>` on every call; empty: none.
   std::string token;
 };
 
-// --server, --tls, --ca, --cert, --key, --connect-timeout, --token-file.
+// --server, --tls, --ca, --cert, --key, --tls-server-name, --connect-timeout,
+// --token-file.
 std::vector<OptionSpec> ConnectionOptionSpecs();
 
 // Reads the options above; the address defaults to $CODIFF_SERVER, then
-// localhost:50051. --ca/--cert/--key imply --tls. The token is the first
+// localhost:50051. --ca/--cert/--key/--tls-server-name imply --tls. The token is the first
 // line of --token-file that is neither blank nor a # comment, else
 // $CODIFF_TOKEN, else none.
 absl::StatusOr<ConnectionOptions> ConnectionOptionsFrom(const CommandLine& line);

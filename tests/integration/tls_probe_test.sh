@@ -108,6 +108,16 @@ echo "ok   plaintext Restore refused (exit $rc, no output)"
   >"$work/tls.log" 2>&1 || { cat "$work/tls.log"; fail "Restore over TLS"; }
 [ -n "$(ls -A "$work/tls-out")" ] || fail "Restore over TLS wrote nothing"
 echo "ok   Restore over TLS with --ca: $(ls "$work/tls-out")"
+# --tls-server-name: the name checked is the one given, not --server's
+# host (a port-forward to localhost reaching a certificate for the Service).
+"$client" health --server "127.0.0.1:$port" --ca "$tls/ca.crt" --tls-server-name codiff.default.svc \
+  --quiet --deadline 3 --connect-timeout 3 || fail "health with --tls-server-name codiff.default.svc"
+echo "ok   --tls-server-name codiff.default.svc (a name in the certificate) accepted"
+if "$client" health --server "localhost:$port" --ca "$tls/ca.crt" --tls-server-name other.example \
+  --quiet --deadline 3 --connect-timeout 3 2>/dev/null; then
+  fail "health with --tls-server-name other.example (not in the certificate) succeeded"
+fi
+echo "ok   --tls-server-name other.example (not in the certificate) refused"
 # A probe that trusts another CA is refused (the --ca matters).
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=other CA" \
   -keyout "$work/other.key" -out "$work/other-ca.crt" 2>/dev/null
