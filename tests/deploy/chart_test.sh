@@ -140,13 +140,12 @@ expect_fail "TLS without a Secret" "tls.secretName is required" --set tls.enable
 expect_fail "TLS Secret inside the ConfigMap mount" "must not be inside" --set tls.enabled=true \
   --set tls.secretName=s --set tls.mountPath=/etc/codiff/tls
 expect_fail "TLS through config.tls" "not config.tls" --set config.tls.cert_file=/x
-# (Zeros go through values files: chart-render's --set reads "0" as false.)
-printf 'rollingUpdate:\n  maxSurge: 0\n  maxUnavailable: 0\n' >"$out/values-roll0.yaml"
-expect_fail "rollout with maxSurge 0 and maxUnavailable 0" "cannot both be 0" -f "$out/values-roll0.yaml"
+expect_fail "rollout with maxSurge 0 and maxUnavailable 0" "cannot both be 0" \
+  --set rollingUpdate.maxSurge=0 --set rollingUpdate.maxUnavailable=0
 expect_fail "PDB minAvailable = minReplicas (blocks drains)" "allows no voluntary eviction" \
   --set podDisruptionBudget.minAvailable=2
-printf 'podDisruptionBudget:\n  maxUnavailable: 0\n' >"$out/values-pdb0.yaml"
-expect_fail "PDB maxUnavailable 0" "allows no voluntary eviction" -f "$out/values-pdb0.yaml"
+expect_fail "PDB maxUnavailable 0" "allows no voluntary eviction" \
+  --set podDisruptionBudget.maxUnavailable=0
 expect_fail "queue metric the adapter rules do not expose" "is not a metric" \
   --set autoscaling.queueDepth.enabled=true --set autoscaling.queueDepth.metricName=other
 # values.schema.json refuses what helm would refuse before rendering.

@@ -112,8 +112,10 @@ func setValue(values map[string]interface{}, expr string) error {
 	keys := strings.Split(expr[:eq], ".")
 	raw := expr[eq+1:]
 	var val interface{} = raw
-	if b, err := strconv.ParseBool(raw); err == nil {
-		val = b
+	// Only the words true/false are booleans, as in helm's --set; Go's
+	// ParseBool would also take "0", "1", "t" and "F".
+	if raw == "true" || raw == "false" {
+		val = raw == "true"
 	} else if f, err := strconv.ParseFloat(raw, 64); err == nil {
 		val = f
 	} else if raw == "null" {
