@@ -247,4 +247,10 @@ absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorT
   return absl::OkStatus();
 }
 
+void SafetensorsFile::ReleasePages(const uint8_t* data, size_t length) const {
+  const uint8_t* begin = file_->bytes().data();
+  if (data < begin || data >= begin + file_->bytes().size()) return;
+  file_->Release(static_cast<size_t>(data - begin), length);
+}
+
 }  // namespace codiff

@@ -48,6 +48,10 @@ class SafetensorsFile {
   absl::StatusOr<TensorView> Get(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return path_; }
+  // Drops this process's copy of the whole pages inside [data, data + length)
+  // (a range of one of the views): they are read from the file again if
+  // touched, but stop counting in the process's memory once copied out.
+  void ReleasePages(const uint8_t* data, size_t length) const;
 
  private:
   SafetensorsFile() = default;

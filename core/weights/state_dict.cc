@@ -87,6 +87,7 @@ absl::StatusOr<LoadReport> LoadStateDictStrict(torch::nn::Module& module, const 
   torch::NoGradGuard no_grad;
   for (auto& [target, src] : copies) {
     target.copy_(*src);
+    ReleaseMappedPages(*src);
   }
   report.loaded = static_cast<int>(copies.size());
   for (const auto& [key, tensor] : source) {

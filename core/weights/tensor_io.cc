@@ -58,6 +58,12 @@ absl::StatusOr<TensorDtype> FromScalarType(torch::ScalarType type) {
   }
 }
 
+struct MappedTensorContext {
+  std::shared_ptr<SafetensorsFile> file;
+};
+
+void DeleteMappedTensorContext(void* context) { delete static_cast<MappedTensorContext*>(context); }
+
 }  // namespace
 
 absl::StatusOr<TensorMap> ReadTensorFile(const std::string& path) {
@@ -88,11 +94,22 @@ absl::StatusOr<TensorMap> MapTensorFile(const std::string& path) {
       tensors.emplace(name, std::move(t));
       continue;
     }
-    tensors.emplace(name, torch::from_blob(
-                              const_cast<uint8_t*>(view.data), view.shape, [file](void*) {},
-                              torch::TensorOptions().dtype(type)));
+    // The storage's context keeps the file mapped and marks the tensor as
+    // mapped for ReleaseMappedPages (recognised by its deleter).
+    tensors.emplace(name, at::for_blob(const_cast<uint8_t*>(view.data), view.shape)
+                              .context(new MappedTensorContext{file}, &DeleteMappedTensorContext)
+                              .options(torch::TensorOptions().dtype(type))
+                              .make_tensor());
   }
   return tensors;
+}
+
+void ReleaseMappedPages(const torch::Tensor& tensor) {
+  if (!tensor.defined() || !tensor.has_storage() || !tensor.is_cpu()) return;
+  const c10::DataPtr& data = tensor.storage().data_ptr();
+  if (data.get_deleter() != &DeleteMappedTensorContext) return;
+  const auto* context = static_cast<const MappedTensorContext*>(data.get_context());
+  context->file->ReleasePages(static_cast<const uint8_t*>(tensor.data_ptr()), tensor.nbytes());
 }
 
 absl::Status WriteTensorFile(const std::string& path, const NamedTensors& tensors,
