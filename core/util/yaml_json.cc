@@ -36,9 +36,15 @@ void Emit(YAML::Emitter& out, const nlohmann::json& j) {
     out << YAML::EndSeq;
   } else if (j.is_string()) {
     const std::string s = j.get<std::string>();
-    // Quote strings that would otherwise read back as numbers or booleans.
-    YAML::Node probe = YAML::Load(s.empty() ? "''" : s);
-    const bool ambiguous = !probe.IsScalar() || !ScalarToJson(probe).is_string();
+    // Quote strings that would otherwise read back as numbers, booleans or
+    // structure; a string that is not valid YAML on its own (e.g. "a: b: c")
+    // makes the probe throw, and is quoted too.
+    bool ambiguous = true;
+    try {
+      YAML::Node probe = YAML::Load(s.empty() ? "''" : s);
+      ambiguous = !probe.IsScalar() || !ScalarToJson(probe).is_string();
+    } catch (const YAML::Exception&) {
+    }
     if (ambiguous) out << YAML::DoubleQuoted;
     out << s;
   } else if (j.is_boolean()) {

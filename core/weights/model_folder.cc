@@ -102,10 +102,24 @@ absl::Status WriteModelFolder(const std::string& dir, models::OneStepGeneratorIm
     doc["sources"] = sources;
   }
   const std::string yaml_path = (fs::path(dir) / "model.yaml").string();
-  std::ofstream out(yaml_path, std::ios::trunc);
-  out << "# CODiff model folder; see core/weights/model_folder.h for the layout.\n"
-      << JsonToYaml(doc);
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", yaml_path));
+  // Written beside and renamed over, as the tensor files are, so a failed
+  // write leaves the previous model.yaml (a folder is never left unreadable).
+  const std::string tmp_path = yaml_path + ".tmp";
+  {
+    std::ofstream out(tmp_path, std::ios::trunc);
+    out << "# CODiff model folder; see core/weights/model_folder.h for the layout.\n"
+        << JsonToYaml(doc);
+    out.flush();
+    if (!out) {
+      fs::remove(tmp_path, ec);
+      return absl::InternalError(absl::StrCat("cannot write ", tmp_path));
+    }
+  }
+  fs::rename(tmp_path, yaml_path, ec);
+  if (ec) {
+    fs::remove(tmp_path, ec);
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp_path, " to ", yaml_path));
+  }
   return absl::OkStatus();
 }
 

@@ -62,6 +62,26 @@ TEST(ModelFolderTest, RoundTripReproducesTheOutput) {
   EXPECT_TENSOR_NEAR("model folder merged LoRA", merged->generator->forward(x), expected, 2e-4);
 }
 
+// Descriptions are free text (export chains the run's and the donor's);
+// each must come back verbatim, whatever it would mean as YAML, and none may
+// stop the write (a string that is not valid YAML on its own once did).
+TEST(ModelFolderTest, AnyDescriptionRoundTrips) {
+  const std::string dir = testing::MakeTempDir("model-description") + "/tiny";
+  models::OneStepGenerator g = TinyGenerator(/*lora_rank=*/0);
+  for (const std::string description :
+       {"CaVE: run 4 (9000 steps); projection, UNet and VAE from models/default (CaVE: run 1 "
+        "(from scratch, 8000 steps) continued by run 2, then its QF head re-fit (600 steps); "
+        "projection: run 1 stage 2)",
+        "a: b: c", "key: value", "- item", "[unclosed", "{x: 1", "yes", "3.5", "null", "~",
+        "#not a comment", "'quoted'", "\"double\"", "", "tab\there", "line\nbreak"}) {
+    ModelProvenance provenance{true, description, "model_folder_test"};
+    ASSERT_TRUE(WriteModelFolder(dir, *g, provenance).ok()) << description;
+    auto loaded = LoadModelFolder(dir);
+    ASSERT_TRUE(loaded.ok()) << description << ": " << loaded.status();
+    EXPECT_EQ(loaded->provenance.description, description);
+  }
+}
+
 TEST(ModelFolderTest, TrainedQualityRangeRoundTripsAndIsChecked) {
   const std::string dir = testing::MakeTempDir("model_qf") + "/tiny";
   models::OneStepGenerator g = TinyGenerator(/*lora_rank=*/0);
