@@ -13,8 +13,10 @@
 #
 # --resume-from continues a trained model instead of starting from random
 # weights: training/recipes/default_continue.yaml, stage 1 initialised from
-# that folder's CaVE, then exported with that folder's generator (inert on
-# the small preset, so stage 2 is not rerun). Run it again on its output to
+# that folder's CaVE, then CaVE's QF head re-fitted alone
+# (training/recipes/default_qf_head.yaml, a few minutes), then exported with
+# that folder's generator (inert on the small preset, so stage 2 is not
+# rerun). Run it again on its output to
 # extend training session after session; the model card keeps the history
 # (each run's steps and time). Keep --output away from the folder you resume
 # from until the new model has been evaluated.
@@ -91,17 +93,18 @@ run_stage() {
   fi
   local resume=()
   if [ "$done_steps" -ge 0 ]; then resume=(--resume); fi
-  echo "== $stage: steps $(( done_steps < 0 ? 0 : done_steps ))..$steps ${resume[*]}"
+  echo "== $stage ($dir): steps $(( done_steps < 0 ? 0 : done_steps ))..$steps ${resume[*]}"
   local start=$SECONDS
-  "$train" "$stage" --recipe "$recipe" --output "$dir" "${data_args[@]}" --val "$val" "${resume[@]}" "$@"
+  "$train" "$stage" --recipe "${stage_recipe:-$recipe}" --output "$dir" "${data_args[@]}" --val "$val" \
+    "${resume[@]}" "$@"
   echo "== $stage: $(( (SECONDS - start) / 60 )) min"
 }
 
-stage_steps() {
-  python3 - "$recipe" "$1" <<'EOF'
+stage_steps() {  # $1: stage, $2: recipe (default: $recipe)
+  python3 - "${2:-$recipe}" "$1" <<'EOF'
 import sys, yaml
 r = yaml.safe_load(open(sys.argv[1]))
-s = dict(r); s.update(r["stages"][sys.argv[2]])
+s = dict(r); s.update(r.get("stages", {}).get(sys.argv[2], {}))
 print(s["steps"])
 EOF
 }
@@ -113,8 +116,13 @@ if [ -n "$resume_from" ]; then
   # The data list keeps every earlier run's files.
   [ -f "$resume_from/training-data.tsv" ] && cat "$resume_from/training-data.tsv" >> "$runs/training-data.tsv"
   sort -u -o "$runs/training-data.tsv" "$runs/training-data.tsv"
+  # The continuation weighs the QF loss 0.001 against the restoration, so
+  # its head drifts; re-fit the head alone (the restoration stays as is).
+  head_recipe=training/recipes/default_qf_head.yaml
+  stage_recipe=$head_recipe run_stage stage1 "$runs/qf_head" "$(stage_steps stage1 "$head_recipe")" \
+    --init-from "$runs/stage1"
   echo "== export to $output (generator from $resume_from)"
-  "$train" export --run "$runs/stage1" --output "$output" --generator-from "$resume_from"
+  "$train" export --run "$runs/qf_head" --output "$output" --generator-from "$resume_from"
 else
   run_stage stage2 "$runs/stage2" "$(stage_steps stage2)" --cave "$runs/stage1"
   echo "== export to $output"
