@@ -16,10 +16,10 @@
 # that folder's CaVE, then CaVE's QF head re-fitted alone
 # (training/recipes/default_qf_head.yaml, a few minutes), then exported with
 # that folder's generator (inert on the small preset, so stage 2 is not
-# rerun). Run it again on its output to
-# extend training session after session; the model card keeps the history
-# (each run's steps and time). Keep --output away from the folder you resume
-# from until the new model has been evaluated.
+# rerun). Run it again on its output to extend training session after
+# session; the model card keeps the history (each run's steps and time). Keep
+# --output away from the folder you resume from until the new model has been
+# evaluated.
 #
 # Defaults: --data ../shared/datasets/train (Urban100 colour + CBSD68, lossless
 # PNG), --val ../shared/datasets/val (Kodak crops + McMaster; validation only,

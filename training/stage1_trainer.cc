@@ -42,10 +42,7 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
   torch::manual_seed(recipe.seed);
   models::CaVE cave(arch.cave);
   const bool head_only = recipe.stage1.train_parts == "qf_head";
-  std::shared_ptr<torch::nn::Module> qf_head;
-  for (const auto& child : cave->named_children()) {
-    if (child.key() == "qf_pred") qf_head = child.value();
-  }
+  const std::shared_ptr<torch::nn::Module> qf_head = cave->named_children()["qf_pred"];
   if (head_only) {
     for (auto& p : cave->parameters()) p.set_requires_grad(false);
     for (auto& p : qf_head->parameters()) p.set_requires_grad(true);
@@ -54,11 +51,8 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
                                torch::optim::AdamOptions(recipe.stage1.lr));
   // BatchNorm learns its statistics in stage 1, except in the frozen part.
   auto train_mode = [&] {
-    cave->train();
-    if (head_only) {
-      cave->eval();
-      qf_head->train();
-    }
+    cave->train(!head_only);
+    if (head_only) qf_head->train();
   };
   const double ema_decay = recipe.stage1.ema_decay;
   std::optional<models::CaVE> ema;
