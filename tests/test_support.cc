@@ -6,6 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -29,11 +33,43 @@ double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
       .item<double>();
 }
 
+namespace {
+
+// The directories MakeTempDir made, removed when the test process exits:
+// without it every run left its models, images and servers' files behind
+// (67 GB in /tmp on the development machine, until writes failed).
+// CODIFF_KEEP_TEST_DIRS=1 keeps them for a look after a failure.
+class TempDirRegistry {
+ public:
+  ~TempDirRegistry() {
+    const char* keep = std::getenv("CODIFF_KEEP_TEST_DIRS");
+    if (keep != nullptr && *keep != '\0' && std::string(keep) != "0") return;
+    std::error_code ignored;
+    for (const std::string& dir : dirs_) std::filesystem::remove_all(dir, ignored);
+  }
+  void Add(std::string dir) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dirs_.push_back(std::move(dir));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> dirs_;
+};
+
+TempDirRegistry& TempDirs() {
+  static TempDirRegistry registry;
+  return registry;
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& tag) {
   const char* base = std::getenv("TMPDIR");
   std::string pattern = std::string(base ? base : "/tmp") + "/codiff-" + tag + "-XXXXXX";
   char* made = mkdtemp(pattern.data());
   EXPECT_NE(made, nullptr);
+  if (made != nullptr) TempDirs().Add(pattern);
   return pattern;
 }
 

@@ -19,7 +19,9 @@ TensorMap LoadTestTensors(const std::string& relative);
 // Max |a - b| over all elements (float64 accumulation); shapes must match.
 double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b);
 
-// Fresh empty directory under the test's temporary area.
+// Fresh empty directory under the test's temporary area ($TMPDIR, else
+// /tmp), removed with its contents when the test process exits (kept when
+// CODIFF_KEEP_TEST_DIRS=1).
 std::string MakeTempDir(const std::string& tag);
 
 // Where the model parity tests run: CODIFF_TEST_DEVICE (default "cpu") and
