@@ -9,7 +9,7 @@
 # export + table ~9 min.
 #
 #   bash scripts/train-default.sh [--data DIR] [--val DIR] [--runs DIR] [--output MODEL_DIR]
-#                                 [--resume-from MODEL_DIR]
+#                                 [--resume-from MODEL_DIR] [--steps N]
 #
 # --resume-from continues a trained model instead of starting from random
 # weights: training/recipes/default_continue.yaml, stage 1 initialised from
@@ -20,6 +20,10 @@
 # session; the model card keeps the history (each run's steps and time). Keep
 # --output away from the folder you resume from until the new model has been
 # evaluated.
+#
+# --steps N replaces stage 1's step count (its learning-rate schedule spans
+# N): a shorter continuation when a session has less time. Resuming with a
+# different N bends the schedule at the step it resumes from.
 #
 # Defaults: --data ../shared/datasets/train (Urban100 colour + CBSD68, lossless
 # PNG), --val ../shared/datasets/val (Kodak crops + McMaster; validation only,
@@ -35,6 +39,7 @@ resume_from=
 val=../shared/datasets/val
 runs=runs/default
 output=models/default
+steps_override=
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; data_given=1; shift 2 ;;
@@ -42,7 +47,8 @@ while [ $# -gt 0 ]; do
     --val) val=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --output) output=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --steps) steps_override=$2; shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "train-default.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -109,7 +115,12 @@ print(s["steps"])
 EOF
 }
 
-run_stage stage1 "$runs/stage1" "$(stage_steps stage1)" "${stage1_extra[@]}"
+stage1_steps=$(stage_steps stage1)
+if [ -n "$steps_override" ]; then
+  stage1_steps=$steps_override
+  stage1_extra+=(--steps "$steps_override")
+fi
+run_stage stage1 "$runs/stage1" "$stage1_steps" "${stage1_extra[@]}"
 if [ -n "$resume_from" ]; then
   # The continued CaVE ships with the folder's generator (projection, UNet,
   # VAE): on the small preset it is measured inert, so it is not retrained.

@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include "core/models/group_norm.h"
+
 namespace codiff::models {
 
 AttentionImpl::AttentionImpl(const AttentionOptions& options)
@@ -83,7 +85,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const torch::T
   const torch::Tensor residual = hidden;
   const bool spatial = hidden.dim() == 4;
   torch::Tensor x = hidden;
-  if (group_norm_) x = group_norm_(x);  // GroupNorm is layout-agnostic over [B, C, ...].
+  // GroupNorm normalises over [B, C, ...] whatever the layout (computed on
+  // NCHW memory, see group_norm.h).
+  if (group_norm_) x = GroupNormNchw(group_norm_, x);
   int64_t b = 0, c = 0, h = 0, w = 0;
   if (spatial) {
     b = x.size(0);

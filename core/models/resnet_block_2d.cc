@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "core/models/group_norm.h"
+
 namespace codiff::models {
 
 ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetBlock2DOptions& options) : options_(options) {
@@ -27,11 +29,11 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetBlock2DOptions& options) : opti
 }
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
-  torch::Tensor h = conv1_(torch::silu(norm1_(x)));
+  torch::Tensor h = conv1_(torch::silu(GroupNormNchw(norm1_, x)));
   if (time_emb_proj_ && temb.defined()) {
     h = h + time_emb_proj_(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   }
-  h = conv2_(torch::silu(norm2_(h)));
+  h = conv2_(torch::silu(GroupNormNchw(norm2_, h)));
   const torch::Tensor shortcut = conv_shortcut_ ? conv_shortcut_(x) : x;
   torch::Tensor out = shortcut + h;
   if (options_.output_scale_factor != 1.0) out = out / options_.output_scale_factor;

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/models/group_norm.h"
 
 namespace codiff::models {
 
@@ -36,7 +37,7 @@ torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Te
   const int64_t c = x.size(1);
   const int64_t h = x.size(2);
   const int64_t w = x.size(3);
-  const torch::Tensor normed = norm_(x);
+  const torch::Tensor normed = GroupNormNchw(norm_, x);
   torch::Tensor tokens = proj_in_(normed.permute({0, 2, 3, 1}).reshape({b, h * w, c}));
   if (trace) {
     Record(trace, prefix + "_groupnorm", normed);

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/models/group_norm.h"
 #include "core/util/status_macros.h"
 
 namespace codiff::models {
@@ -356,7 +357,7 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample,
     if (trace) Record(trace, absl::StrCat("up_", i), h);
   }
 
-  h = conv_norm_out_(h);
+  h = GroupNormNchw(conv_norm_out_, h);
   if (trace) Record(trace, "conv_norm_out", h);
   h = conv_out_(torch::silu(h));
   if (trace) Record(trace, "out", h);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/models/group_norm.h"
 
 namespace codiff::models {
 namespace {
@@ -53,7 +54,7 @@ torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z, Trace* trace) {
     h = up_list_[i]->forward(h);
     if (trace) Record(trace, absl::StrCat("dec_up_", i), h);
   }
-  h = conv_out_(torch::silu(conv_norm_out_(h)));
+  h = conv_out_(torch::silu(GroupNormNchw(conv_norm_out_, h)));
   if (trace) Record(trace, "dec_out", h);
   return h;
 }

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/models/group_norm.h"
 
 namespace codiff::models {
 namespace {
@@ -52,7 +53,7 @@ torch::Tensor VaeEncoderImpl::forward(const torch::Tensor& x, Trace* trace) {
   }
   h = mid_block_->forward(h, trace, "enc_mid");
   if (trace) Record(trace, "enc_mid", h);
-  h = conv_out_(torch::silu(conv_norm_out_(h)));
+  h = conv_out_(torch::silu(GroupNormNchw(conv_norm_out_, h)));
   if (trace) Record(trace, "enc_out", h);
   return h;
 }

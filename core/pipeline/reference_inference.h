@@ -58,7 +58,8 @@ struct ReferenceOptions {
   models::GenerateOptions generate;
 };
 
-// x: [B, 3, H, W] in [0, 1], H and W multiples of 32. Returns the image in
+// x: [B, 3, H, W] in [0, 1], H and W multiples of the VAE's factor (the
+// reference takes multiples of 8; CaVE pads for itself). Returns the image in
 // [-1, 1] (clamped). `unet_tiles`, if given, receives the tiles run (empty
 // for one whole-latent call). Trace names: emb, ctx, z_L, eps, z_H, out.
 torch::Tensor RunReferenceInference(models::OneStepGeneratorImpl& generator, const torch::Tensor& x,

@@ -22,6 +22,13 @@
 namespace codiff::pipeline {
 namespace {
 
+// The VAE's downsampling factor (8 for SD's, 4 for the small preset's): the
+// sides its encoder and decoder give back unchanged.
+int64_t VaeMultiple(const models::ModelArchitecture& arch) {
+  const size_t levels = arch.vae.block_out_channels.size();
+  return int64_t{1} << (levels == 0 ? 0 : levels - 1);
+}
+
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -185,13 +192,22 @@ absl::StatusOr<PreparedImage> Restorer::Prepare(const image::DecodedImage& decod
   if (config_.strategy == InferenceStrategy::kReference &&
       options.mode == RestoreMode::kPerceptual && options.tile_size == 0 &&
       pixels <= config_.reference_max_pixels) {
-    // The whole image, reflect-padded to CaVE's multiple of 32.
-    const int multiple = static_cast<int>(architecture().size_multiple());
+    // The whole image as the reference sees it: CaVE pads for itself (to 8,
+    // replicating, as the reference's CaVE does), and the VAE and the UNet get
+    // the image's own size, so their latent and the UNet's tile grid are the
+    // reference's. Only sides the VAE cannot return unchanged (not multiples
+    // of its factor; the reference refuses those) are reflect-padded, and
+    // sides under CaVE's stride of 32, which would give it no token.
+    const int multiple = static_cast<int>(VaeMultiple(architecture()));
+    const int minimum = static_cast<int>(architecture().size_multiple());
+    const auto padded = [&](int side) {
+      return std::max(minimum, (side + multiple - 1) / multiple * multiple);
+    };
     TilePlan& plan = prepared.plan;
     plan.image_width = decoded.rgb.width;
     plan.image_height = decoded.rgb.height;
-    plan.padded_width = (decoded.rgb.width + multiple - 1) / multiple * multiple;
-    plan.padded_height = (decoded.rgb.height + multiple - 1) / multiple * multiple;
+    plan.padded_width = padded(decoded.rgb.width);
+    plan.padded_height = padded(decoded.rgb.height);
     plan.tiles_x = plan.tiles_y = 1;
     plan.tiles = {Tile{0, 0}};
     prepared.whole_image = true;
@@ -215,11 +231,15 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
                                                  const std::vector<std::optional<uint64_t>>& seeds,
                                                  torch::Tensor* qf_out,
                                                  models::StageSeconds* stages) {
+  // Whole images on the reference path need only the VAE's multiple.
+  const int64_t multiple =
+      mode == RestoreMode::kPerceptual && config_.strategy == InferenceStrategy::kReference
+          ? VaeMultiple(architecture())
+          : architecture().size_multiple();
   if (!tiles.defined() || tiles.dim() != 4 || tiles.size(1) != 3 || tiles.size(0) == 0 ||
-      tiles.size(2) % architecture().size_multiple() != 0 ||
-      tiles.size(3) % architecture().size_multiple() != 0) {
-    return absl::InvalidArgumentError(
-        "RunTiles: expected [N > 0, 3, H, W] tiles with H and W multiples of 32");
+      tiles.size(2) % multiple != 0 || tiles.size(3) % multiple != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RunTiles: expected [N > 0, 3, H, W] tiles with H and W multiples of ", multiple));
   }
   if (seeds.size() != static_cast<size_t>(tiles.size(0))) {
     return absl::InvalidArgumentError(

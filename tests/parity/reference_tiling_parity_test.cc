@@ -167,12 +167,13 @@ TEST(ReferenceTilingVaeTest, TiledVaeStaysCloseToTheUntiledReference) {
   EXPECT_LE(testing::MaxAbsDiff(untiled.at("z_L"), expected.at("z_L")), 2e-5);
 }
 
-// Any size works whole-image: sides are reflect-padded to multiples of 32,
-// and latents like 12 x 16 (not multiples of 8) go through the UNet.
+// Any size works whole-image: sides are reflect-padded to multiples of 8
+// (and to at least 32, CaVE's stride), and odd latents like 9 x 25 go
+// through the UNet.
 TEST(ReferenceStrategyTest, OddAndTinySizesKeepTheirSize) {
   Restorer restorer(TinyGenerator("sd21"), RestorerConfig());
   for (const auto& [w, h] :
-       std::vector<std::pair<int, int>>{{1, 1}, {17, 33}, {100, 70}, {96, 200}}) {
+       std::vector<std::pair<int, int>>{{1, 1}, {17, 33}, {100, 70}, {96, 200}, {200, 72}}) {
     image::Image img(w, h, 3);
     for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = static_cast<uint8_t>(i * 29 % 253);
     image::DecodedImage decoded;
@@ -215,7 +216,8 @@ TEST(ReferenceStrategyTest, RestorerUsesTheWholeImageForSd21) {
   auto prepared = restorer.Prepare(*decoded, options);
   ASSERT_TRUE(prepared.ok()) << prepared.status();
   EXPECT_TRUE(prepared->whole_image);
-  EXPECT_EQ(prepared->tiles.size(2), 608);  // 600 padded to a multiple of 32
+  // The reference's own size: 600 is a multiple of 8, not of 32.
+  EXPECT_EQ(prepared->tiles.size(2), 600);
   EXPECT_EQ(prepared->tiles.size(3), 800);
   auto result = restorer.Restore(*decoded, options);
   ASSERT_TRUE(result.ok()) << result.status();
