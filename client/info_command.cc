@@ -69,7 +69,9 @@ void PrintInfo(const std::string& server, const v1::GetModelInfoResponse& r) {
   std::printf("batching     %d tiles per batch, %.1f ms queue delay, queue %d requests\n",
               b.max_batch_size(), b.max_queue_delay_seconds() * 1000, b.max_queue_size());
   std::printf("tiles        %d px, overlap %d px\n", b.tile_size(), b.tile_overlap());
-  std::printf("replicas     %d on %s\n", b.replicas(), absl::StrJoin(b.devices(), ", ").c_str());
+  std::printf("replicas     %d on %s, %s\n", b.replicas(), absl::StrJoin(b.devices(), ", ").c_str(),
+              b.dtype().empty() ? "float32" : b.dtype().c_str());
+  for (const auto& m : b.compute_memory()) std::printf("compute mem  %s\n", m.c_str());
 }
 
 }  // namespace

@@ -137,6 +137,8 @@ void FillModelInfo(const ModelFacts& facts, const ServerConfig& config,
   batching->set_tile_overlap(facts.tiles.overlap);
   batching->set_replicas(facts.replicas);
   for (const auto& d : config.devices) batching->add_devices(d);
+  batching->set_dtype(config.dtype);
+  for (const auto& m : facts.compute_memory) batching->add_compute_memory(m);
 }
 
 }  // namespace codiff::server

@@ -32,6 +32,8 @@ struct ModelFacts {
   bool perceptual_inert = false;
   pipeline::TileConfig tiles;
   int replicas = 0;
+  // Per replica: where its compute budget came from (PlanReplicaWorkingMemory).
+  std::vector<std::string> compute_memory;
 };
 
 absl::StatusOr<image::EncodeOptions> ToEncodeOptions(const codiff::v1::RestoreOptions& options);

@@ -24,6 +24,7 @@
 
 #include "core/runtime/cpu_quota.h"
 #include "core/runtime/device.h"
+#include "core/runtime/device_memory.h"
 #include "core/runtime/memory_limit.h"
 #include "core/runtime/restore_flow.h"
 #include "core/runtime/tile_batcher.h"
@@ -120,11 +121,17 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
       loaded.push_back({device, std::move(model)});
     }
   }
-  // Half of what the weights leave goes to the replicas' compute (they run
-  // at once), half to the admitted requests' images and tiles.
+  // Half of what the weights leave in host memory goes to the CPU replicas'
+  // compute (they run at once), half to the admitted requests' images and
+  // tiles. A GPU replica's compute is bounded by its GPU's free memory.
   const int64_t left = MemoryLimitOf(config) - runtime::ResidentBytes();
-  const int64_t working = std::max<int64_t>(left / 2 / static_cast<int64_t>(loaded.size()), 1);
-  for (Replica& replica : loaded) {
+  std::vector<torch::Device> devices;
+  for (const Replica& replica : loaded) devices.push_back(replica.device);
+  const runtime::ReplicaWorkingMemory working =
+      runtime::PlanReplicaWorkingMemory(devices, std::max<int64_t>(left / 2, 1));
+  out.facts.compute_memory = working.sources;
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    Replica& replica = loaded[i];
     LoadedModel& model = replica.model;
     if (out.restorers.empty()) {
       int64_t parameters = 0;
@@ -153,8 +160,7 @@ absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
     }
     rc.max_batch_tiles = config.batching.max_batch_size;
     rc.max_jpeg_quality = model.provenance.trained_qf_max;
-    // GPU memory is not the process's RSS; the budget bounds host memory.
-    if (replica.device.is_cpu()) rc.working_memory_bytes = working;
+    rc.working_memory_bytes = working.bytes[i];
     out.restorers.push_back(std::make_unique<pipeline::Restorer>(model.generator, rc));
     out.working_reserve += replica.device.is_cpu() ? out.restorers.back()->PeakWorkingBytes() : 0;
   }
@@ -343,6 +349,7 @@ int Serve(int argc, char** argv) {
   health->SetServingStatus(kReadinessService, true);
   LogEvent({{"event", "serving"},
             {"model", config.model_dir},
+            {"compute_memory", facts.compute_memory},
             {"preset", facts.preset},
             {"parameters", facts.parameters},
             {"trained", facts.trained},

@@ -293,6 +293,8 @@ absl::StatusOr<DemoSetup> ParseDemoSetup(const Args& args) {
                    runtime::ParseComputeDtype(option("dtype", "float32"), setup.device));
   runtime::UseIeeeFloat32();
   torch::set_num_threads(static_cast<int>(setup.threads));
+  // The demo prints seconds per stage: worth a synchronisation per stage.
+  models::SetStageTimingOnCuda(true);
   return setup;
 }
 

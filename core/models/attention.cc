@@ -1,12 +1,52 @@
 #include "core/models/attention.h"
 
+#include <atomic>
 #include <cmath>
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "core/models/group_norm.h"
 
 namespace codiff::models {
+namespace {
+
+#if TORCH_VERSION_MAJOR >= 2
+constexpr bool kHasFusedAttention = true;
+#else
+constexpr bool kHasFusedAttention = false;
+#endif
+
+std::atomic<FusedAttention> fused_attention{FusedAttention::kAuto};
+
+// q, k, v: [B * heads, S, d]. The fused kernels want [B, heads, S, d]; the
+// default scale of 2.0 (no scale argument) is 1 / sqrt(d), diffusers' too.
+torch::Tensor FusedScaledDotProduct(const torch::Tensor& q, const torch::Tensor& k,
+                                    const torch::Tensor& v, int64_t heads, double scale) {
+#if TORCH_VERSION_MAJOR >= 2
+  const auto four_d = [heads](const torch::Tensor& t) {
+    return t.reshape({t.size(0) / heads, heads, t.size(1), t.size(2)});
+  };
+  const double default_scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+  const torch::Tensor qs =
+      std::abs(scale - default_scale) > 1e-12 ? q * (scale / default_scale) : q;
+  const torch::Tensor out = at::scaled_dot_product_attention(four_d(qs), four_d(k), four_d(v));
+  return out.reshape({q.size(0), q.size(1), v.size(2)});
+#else
+  (void)k;
+  (void)v;
+  (void)heads;
+  (void)scale;
+  TORCH_CHECK(false, "this LibTorch has no scaled_dot_product_attention");
+  return q;
+#endif
+}
+
+}  // namespace
+
+bool FusedAttentionAvailable() { return kHasFusedAttention; }
+void SetFusedAttention(FusedAttention mode) { fused_attention.store(mode); }
+FusedAttention GetFusedAttention() { return fused_attention.load(); }
 
 AttentionImpl::AttentionImpl(const AttentionOptions& options)
     : options_(options), scale_(1.0 / std::sqrt(static_cast<double>(options.dim_head))) {
@@ -50,6 +90,11 @@ torch::Tensor AttentionImpl::ScaledDotProduct(const torch::Tensor& q, const torc
   // diffusers calls baddbmm(empty, q, k^T, beta=0, alpha=scale). LibTorch 1.13's
   // CPU baddbmm lets NaNs from the uninitialised input through for some
   // shapes despite beta = 0, so scale after a plain bmm (same product).
+  const FusedAttention fused = GetFusedAttention();
+  if (kHasFusedAttention &&
+      (fused == FusedAttention::kAlways || (fused == FusedAttention::kAuto && !q.is_cpu()))) {
+    return FusedScaledDotProduct(q, k, v, options_.heads, scale_);
+  }
   const int64_t heads = q.size(0), queries = q.size(1), keys = k.size(1);
   const int64_t row_bytes = keys * static_cast<int64_t>(q.element_size());
   if (!q.is_cpu() || heads * queries * row_bytes <= kMaxScoreBytes ||

@@ -1,5 +1,6 @@
 // diffusers Attention with the classic AttnProcessor maths (baddbmm, softmax,
-// bmm), used for the UNet's self/cross attention and the VAE mid block.
+// bmm), used for the UNet's self/cross attention and the VAE mid block; on a
+// GPU, LibTorch's fused scaled_dot_product_attention where it has one.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -11,6 +12,18 @@
 #include "core/models/lora_layers.h"
 
 namespace codiff::models {
+
+// Where softmax(q k^T * scale) v runs as one fused kernel
+// (at::scaled_dot_product_attention, LibTorch 2.0 on: flash or
+// memory-efficient attention on CUDA, no score matrix in memory) instead of
+// bmm + softmax + bmm. kAuto fuses on accelerators only, so CPU results stay
+// those of the parity-tested bmm path; kAlways and kNever are for tests and
+// measurements. Without the fused kernel (Debian's LibTorch 1.13) every
+// setting runs bmm.
+enum class FusedAttention { kAuto, kAlways, kNever };
+bool FusedAttentionAvailable();
+void SetFusedAttention(FusedAttention mode);  // process-wide
+FusedAttention GetFusedAttention();
 
 struct AttentionOptions {
   int64_t query_dim = 0;

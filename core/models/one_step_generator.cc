@@ -1,5 +1,7 @@
 #include "core/models/one_step_generator.h"
 
+#include <atomic>
+
 #include <torch/cuda.h>
 
 #include <chrono>
@@ -33,14 +35,24 @@ namespace {
 
 // CUDA kernels run after their launch returns; a stage's time is its work
 // only if the device has finished the previous stage and this one.
-void WaitForCuda() {
+bool HasCuda() {
   static const bool cuda = torch::cuda::is_available();
-  if (cuda) torch::cuda::synchronize();
+  return cuda;
 }
+
+void WaitForCuda() {
+  if (HasCuda()) torch::cuda::synchronize();
+}
+
+std::atomic<bool> stage_timing_on_cuda{false};
 
 }  // namespace
 
+void SetStageTimingOnCuda(bool enabled) { stage_timing_on_cuda.store(enabled); }
+bool StageTimingOnCuda() { return stage_timing_on_cuda.load(); }
+
 StageTimer::StageTimer(double* slot) : slot_(slot) {
+  if (slot_ != nullptr && HasCuda() && !StageTimingOnCuda()) slot_ = nullptr;
   if (slot_ != nullptr) WaitForCuda();
   start_ = std::chrono::steady_clock::now();
 }

@@ -48,6 +48,14 @@ struct StageSeconds {
 
 // Adds the wall time of its scope to *slot (no-op for a null slot):
 // `StageTimer timer(&seconds.unet);`.
+//
+// On a machine with CUDA a stage's time needs a device synchronisation before
+// and after it, which stalls the launch queue between stages; the timers then
+// record only when SetStageTimingOnCuda(true) (codiff-model demo, profiling),
+// and are no-ops otherwise.
+void SetStageTimingOnCuda(bool enabled);
+bool StageTimingOnCuda();
+
 class StageTimer {
  public:
   explicit StageTimer(double* slot);

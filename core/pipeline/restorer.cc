@@ -115,10 +115,14 @@ Restorer::Restorer(models::OneStepGenerator generator, RestorerConfig config)
   // Inference only from here on: one pass over the activations fewer per
   // CaVE block.
   generator_->cave()->FoldBatchNorm();
-  if (config_.device.is_cpu()) {
-    // oneDNN's convolutions run channels-last on CPU; measured on 2 cores at
-    // 1024x1024 (small preset): CaVE 2.52 s -> 1.88 s, generator 6.57 s -> 5.30 s.
-    MakeConvWeightsChannelsLast(*generator_);
+  // oneDNN's convolutions run channels-last on CPU; measured on 2 cores at
+  // 1024x1024 (small preset): CaVE 2.52 s -> 1.88 s, generator 6.57 s ->
+  // 5.30 s. cuDNN's tensor-core kernels for half precision are NHWC too.
+  MakeConvWeightsChannelsLast(*generator_);
+  if (config_.device.is_cuda()) {
+    // Tile shapes repeat (fixed tiles, the reference's 96-latent tiles), so
+    // cuDNN's per-shape search pays for itself after the first batch.
+    at::globalContext().setBenchmarkCuDNN(true);
   }
   if (config_.tiles.tile_size == 0) config_.tiles = DefaultTileConfig(generator_->architecture());
   if (config_.strategy == InferenceStrategy::kAuto) {
@@ -248,8 +252,9 @@ absl::StatusOr<torch::Tensor> Restorer::RunTiles(const torch::Tensor& tiles, Res
   return CatchTorchErrors("running the model", [&] {
     c10::InferenceMode inference;
     const torch::Tensor reference = generator_->parameters().front();
-    torch::Tensor x = tiles.to(reference.device(), reference.scalar_type());
-    if (x.is_cpu()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor x = tiles.to(reference.device(), reference.scalar_type())
+                          .contiguous(torch::MemoryFormat::ChannelsLast);
+    if (config_.before_model_call) config_.before_model_call(x);
     torch::Tensor out;
     torch::Tensor qf_raw;
     models::StageSeconds local;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -104,6 +105,9 @@ struct RestorerConfig {
   // reference_max_pixels, the VAE's untiled size and tile, and
   // max_batch_tiles so that its largest model call fits (working_memory.h).
   int64_t working_memory_bytes = 0;
+  // Called with the model's input before every model call (tests: throwing
+  // here stands in for an allocation failure on the device).
+  std::function<void(const torch::Tensor&)> before_model_call;
 };
 
 struct RestoreResult {

@@ -216,47 +216,76 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
     run_callbacks(lock);
     lock.unlock();
 
-    std::vector<torch::Tensor> parts;
-    std::vector<std::optional<uint64_t>> seeds;
-    for (const auto& s : slices) {
-      parts.push_back(s.entry->job->tiles.narrow(0, s.start, s.count));
-      seeds.insert(seeds.end(), s.entry->job->seeds.begin() + s.start,
-                   s.entry->job->seeds.begin() + s.start + s.count);
+    // One model call over every slice; when it runs out of memory with
+    // several requests in it, each request's slice is retried alone, so the
+    // batch's size fails only the request that cannot fit by itself.
+    struct SliceResult {
+      absl::StatusOr<torch::Tensor> out = absl::InternalError("not run");
+      torch::Tensor qf;
+      double compute = 0;
+      models::StageSeconds stages;
+    };
+    const auto run = [&](size_t first, size_t last) {
+      std::vector<torch::Tensor> parts;
+      std::vector<std::optional<uint64_t>> seeds;
+      int tiles = 0;
+      for (size_t i = first; i < last; ++i) {
+        const Slice& s = slices[i];
+        parts.push_back(s.entry->job->tiles.narrow(0, s.start, s.count));
+        seeds.insert(seeds.end(), s.entry->job->seeds.begin() + s.start,
+                     s.entry->job->seeds.begin() + s.start + s.count);
+        tiles += s.count;
+      }
+      SliceResult r;
+      const auto t0 = Clock::now();
+      try {
+        torch::Tensor input = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
+        r.out = restorer->RunTiles(input, mode, seeds, &r.qf, &r.stages);
+      } catch (const std::exception& e) {
+        r.out = absl::InternalError(std::string("batch assembly: ") + e.what());
+      }
+      r.compute = Seconds(Clock::now() - t0);
+      observer_->Batch(tiles, r.compute, r.stages, r.out.ok());
+      return r;
+    };
+    std::vector<SliceResult> results;
+    SliceResult whole = run(0, slices.size());
+    if (!whole.out.ok() && absl::IsResourceExhausted(whole.out.status()) && slices.size() > 1) {
+      for (size_t i = 0; i < slices.size(); ++i) results.push_back(run(i, i + 1));
+    } else {
+      int offset = 0;
+      for (const Slice& s : slices) {
+        SliceResult r;
+        r.compute = whole.compute;
+        r.stages = whole.stages;
+        if (whole.out.ok()) {
+          r.out = whole.out->narrow(0, offset, s.count);
+          if (whole.qf.defined()) r.qf = whole.qf.narrow(0, offset, s.count);
+        } else {
+          r.out = whole.out.status();
+        }
+        offset += s.count;
+        results.push_back(std::move(r));
+      }
     }
-    const auto t0 = Clock::now();
-    torch::Tensor qf;
-    models::StageSeconds stages;
-    absl::StatusOr<torch::Tensor> out = absl::InternalError("not run");
-    try {
-      torch::Tensor input = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);
-      out = restorer->RunTiles(input, mode, seeds, &qf, &stages);
-    } catch (const std::exception& e) {
-      out = absl::InternalError(std::string("batch assembly: ") + e.what());
-    }
-    const double compute = Seconds(Clock::now() - t0);
-    observer_->Batch(batch, compute, stages, out.ok());
 
     lock.lock();
-    int offset = 0;
-    for (auto& s : slices) {
+    for (size_t i = 0; i < slices.size(); ++i) {
+      const Slice& s = slices[i];
+      SliceResult& r = results[i];
       auto& e = *s.entry;
-      if (e.failed) {
-        offset += s.count;
-        continue;
-      }
-      if (!out.ok()) {
+      if (e.failed) continue;
+      if (!r.out.ok()) {
         e.failed = true;
         queue_.erase(std::remove(queue_.begin(), queue_.end(), s.entry), queue_.end());
-        callbacks.push_back([owner = s.entry, status = out.status()] { owner->job->done(status); });
-        offset += s.count;
+        callbacks.push_back([owner = s.entry, status = r.out.status()] { owner->job->done(status); });
         continue;
       }
-      e.outputs.emplace_back(s.start, out->narrow(0, offset, s.count));
-      if (qf.defined()) e.qfs.push_back(qf.narrow(0, offset, s.count));
-      e.compute_seconds += compute;
-      e.stages += stages;
+      e.outputs.emplace_back(s.start, *r.out);
+      if (r.qf.defined()) e.qfs.push_back(r.qf);
+      e.compute_seconds += r.compute;
+      e.stages += r.stages;
       e.finished += s.count;
-      offset += s.count;
       if (e.finished == e.total) {
         callbacks.push_back([owner = s.entry] {
           auto& entry = *owner;

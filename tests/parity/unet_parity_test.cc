@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/models/attention.h"
 #include "core/models/trace.h"
 #include "core/weights/diffusers_folder.h"
 #include "core/weights/state_dict.h"
@@ -96,6 +97,27 @@ TEST_F(UNetParityTest, EveryRecordedIntermediateMatchesReference) {
   }
   EXPECT_EQ(checked, 36);  // every tensor in io.safetensors but the 3 inputs
   EXPECT_TENSOR_NEAR("out (returned)", out, Io("out"), kTol);
+}
+
+// The fused attention kernel (at::scaled_dot_product_attention, LibTorch 2.0
+// on: what a GPU runs by default) against the same fixture, and the bmm path
+// with fusing switched off. Debian's LibTorch 1.13 has no fused kernel: there
+// the bmm path is the only one, and EveryRecordedIntermediateMatchesReference
+// covers it.
+TEST_F(UNetParityTest, FusedAttentionMatchesReference) {
+  if (!FusedAttentionAvailable()) {
+    GTEST_SKIP() << "this LibTorch has no scaled_dot_product_attention";
+  }
+  UNet2DConditionModel model = Build();
+  torch::NoGradGuard no_grad;
+  for (const FusedAttention mode : {FusedAttention::kAlways, FusedAttention::kNever}) {
+    SetFusedAttention(mode);
+    const torch::Tensor out =
+        model->forward(Io("sample"), Io("timestep"), Io("encoder_hidden_states"));
+    const std::string tag = mode == FusedAttention::kAlways ? "out (fused attention)" : "out (bmm)";
+    EXPECT_TENSOR_NEAR(tag, out, Io("out"), kTol);
+  }
+  SetFusedAttention(FusedAttention::kAuto);
 }
 
 TEST_F(UNetParityTest, TimestepFormsAgree) {

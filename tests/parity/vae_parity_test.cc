@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_replace.h"
+#include "core/models/attention.h"
 #include "core/models/diagonal_gaussian.h"
 #include "core/models/trace.h"
 #include "core/weights/diffusers_folder.h"
@@ -97,6 +98,21 @@ TEST_F(VaeParityTest, EncodeDecodeAndEveryIntermediateMatchReference) {
   EXPECT_TENSOR_NEAR("dec_out (returned)", decoded, Io("dec_out"), kTol);
   EXPECT_TENSOR_NEAR("posterior_sample", posterior.Sample(Io("posterior_noise")),
                      Io("posterior_sample"), kTol);
+}
+
+// The mid block's attention through the fused kernel (LibTorch 2.0 on; see
+// UNetParityTest.FusedAttentionMatchesReference).
+TEST_F(VaeParityTest, FusedAttentionMatchesReference) {
+  if (!FusedAttentionAvailable()) {
+    GTEST_SKIP() << "this LibTorch has no scaled_dot_product_attention";
+  }
+  AutoencoderKL model = Build();
+  torch::NoGradGuard no_grad;
+  SetFusedAttention(FusedAttention::kAlways);
+  const DiagonalGaussian posterior = model->Encode(Io("x"));
+  const torch::Tensor decoded = model->Decode(posterior.mean());
+  SetFusedAttention(FusedAttention::kAuto);
+  EXPECT_TENSOR_NEAR("dec_out (fused attention)", decoded, Io("dec_out"), kTol);
 }
 
 TEST_F(VaeParityTest, SeededSamplingIsReproducible) {

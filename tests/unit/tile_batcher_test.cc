@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 #include "core/models/model_architecture.h"
@@ -42,12 +44,14 @@ class Recorder : public BatchObserver {
   std::vector<absl::StatusCode> dropped_;
 };
 
-std::vector<std::unique_ptr<pipeline::Restorer>> TinyReplica() {
+std::vector<std::unique_ptr<pipeline::Restorer>> TinyReplica(
+    std::function<void(const torch::Tensor&)> before_model_call = {}) {
   torch::manual_seed(0);
   models::OneStepGenerator generator = BuildGenerator(*models::PresetArchitecture("tiny"));
   pipeline::RestorerConfig config;
   config.tiles = {64, 16};
   config.max_batch_tiles = 8;
+  config.before_model_call = std::move(before_model_call);
   std::vector<std::unique_ptr<pipeline::Restorer>> replicas;
   replicas.push_back(std::make_unique<pipeline::Restorer>(generator, config));
   return replicas;
@@ -109,6 +113,52 @@ TEST(TileBatcherTest, ABatchNeverExceedsItsSizeAndKeepsTileOrder) {
   ASSERT_TRUE(single.ok());
   EXPECT_LE((single->outputs[0] - result->outputs[3]).abs().max().item<double>(), 1e-4);
   EXPECT_GT((single->outputs[0] - result->outputs[2]).abs().max().item<double>(), 1e-2);
+}
+
+// What CUDA's caching allocator throws when a batch does not fit on the GPU.
+void ThrowCudaOutOfMemoryAbove(const torch::Tensor& x, int64_t max_tiles) {
+  if (x.size(0) > max_tiles) {
+    throw std::runtime_error(
+        "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.10 GiB total capacity)");
+  }
+}
+
+// A batch that runs out of device memory is retried one request at a time:
+// the two requests that fit alone succeed, the one that does not fails with
+// a retriable RESOURCE_EXHAUSTED, and the replica serves the next request.
+TEST(TileBatcherTest, OutOfMemoryFailsOnlyTheRequestThatDoesNotFit) {
+  Recorder recorder;
+  TileBatcher batcher(Options(8, 500), &recorder);
+  batcher.Start(TinyReplica([](const torch::Tensor& x) { ThrowCudaOutOfMemoryAbove(x, 2); }));
+  auto small = Submit(batcher, torch::rand({1, 3, 64, 64}));
+  auto large = Submit(batcher, torch::rand({3, 3, 64, 64}));
+  auto pair = Submit(batcher, torch::rand({2, 3, 64, 64}));
+  auto small_result = small.get();
+  auto large_result = large.get();
+  auto pair_result = pair.get();
+  ASSERT_TRUE(small_result.ok()) << small_result.status();
+  ASSERT_TRUE(pair_result.ok()) << pair_result.status();
+  EXPECT_EQ(pair_result->outputs.size(0), 2);
+  ASSERT_EQ(large_result.status().code(), absl::StatusCode::kResourceExhausted)
+      << large_result.status();
+  EXPECT_NE(large_result.status().message().find("out of memory"), std::string::npos)
+      << large_result.status();
+  // The batch of 6 failed, then each request alone: 1 and 2 ran, 3 did not.
+  EXPECT_EQ(recorder.batches(), std::vector<int>({-6, 1, -3, 2}));
+  auto after = Submit(batcher, torch::rand({1, 3, 64, 64})).get();
+  EXPECT_TRUE(after.ok()) << after.status();
+}
+
+// Any other failure is not retried: it is not the batch's size.
+TEST(TileBatcherTest, OtherFailuresFailTheWholeBatchOnce) {
+  Recorder recorder;
+  TileBatcher batcher(Options(8, 500), &recorder);
+  batcher.Start(TinyReplica([](const torch::Tensor&) { throw std::runtime_error("kernel bug"); }));
+  auto a = Submit(batcher, torch::rand({1, 3, 64, 64}));
+  auto b = Submit(batcher, torch::rand({1, 3, 64, 64}));
+  EXPECT_EQ(a.get().status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(b.get().status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(recorder.batches(), std::vector<int>({-2}));
 }
 
 TEST(TileBatcherTest, DifferentShapesNeverShareABatch) {
