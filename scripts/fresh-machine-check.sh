@@ -100,6 +100,10 @@ do_debootstrap() {
     : >"$root/etc/apt/sources.list"
   fi
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # What an installer (and every container runtime) writes: debootstrap
+  # leaves no /etc/hosts, and without it localhost does not resolve.
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
+  echo codiff-fresh >"$root/etc/hostname"
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --bind /dev "$root/dev"

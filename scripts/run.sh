@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh
+# Only what serving needs (the server, the client and codiff-model); the test
+# suites and benchmarks are built by scripts/test.sh into the same tree.
+bash scripts/build.sh --target codiff-server codiff codiff-model
 build_dir=${CODIFF_BUILD_DIR:-build}
 model=models/default
 if [ ! -f "$model/model.yaml" ]; then

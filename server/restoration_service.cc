@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/image/image_format.h"
 #include "core/image/jpeg_header.h"
 #include "server/request_log.h"
 #include "server/restore_stream_call.h"
@@ -156,6 +158,18 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
           metrics_->returned_unchanged().Increment();
         }
         FillRestoreResponse(*output, Seconds(Clock::now() - call->start()), response);
+        // gRPC would refuse to send it with a bare "message larger than max";
+        // say what would make it fit. Not RESOURCE_EXHAUSTED: a retry cannot.
+        const auto bytes = static_cast<int64_t>(response->ByteSizeLong());
+        if (bytes > config_.limits.max_message_bytes) {
+          response->Clear();
+          return finish(absl::FailedPreconditionError(absl::StrFormat(
+              "the restored image is %.1f MB encoded as %s, over the %.1f MB message limit "
+              "(limits.max_message_bytes): ask for output_format jpeg or webp (codiff "
+              "--format jpeg), or raise limits.max_message_bytes",
+              output->image.size() / 1e6, image::ImageFormatName(output->format),
+              config_.limits.max_message_bytes / 1e6)));
+        }
         finish(absl::OkStatus());
       });
 }

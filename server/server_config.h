@@ -30,7 +30,10 @@ struct BatchingConfig {
 
 struct LimitsConfig {
   int64_t max_message_bytes = 64ll << 20;
-  int64_t max_pixels = 16'000'000;
+  // Admission is by cost (max_memory_bytes); this only bounds what a header
+  // may claim. 100 MP admits every camera and phone photo (50 MP phones,
+  // 61 MP full-frame cameras).
+  int64_t max_pixels = 100'000'000;
   int max_side = 16384;
   int max_in_flight = 128;  // requests anywhere in the server
   // Memory the process may use: the model, its working memory and every

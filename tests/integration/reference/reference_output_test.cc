@@ -121,6 +121,9 @@ std::vector<std::string> CaseNames() {
   return names;
 }
 
+// A tree without the reference outputs (a GPU check's trimmed copy) has no
+// cases rather than a failing one.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ReferenceOutputTest);
 INSTANTIATE_TEST_SUITE_P(Fixtures, ReferenceOutputTest, ::testing::ValuesIn(CaseNames()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
