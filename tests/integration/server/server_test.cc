@@ -673,6 +673,34 @@ TEST_F(ServerTest, TileSizeAboveTheServersLimitIsRefused) {
   EXPECT_NE(status.error_message().find("max_tile_size"), std::string::npos);
 }
 
+// A restored image whose PNG is over limits.max_message_bytes is refused
+// with FAILED_PRECONDITION naming the fix (not gRPC's bare "message larger
+// than max", and not a code clients retry); the same image as JPEG fits.
+TEST(ServerMessageLimitTest, OutputTooLargeForOneMessageNamesTheFix) {
+  auto server = StartTinyServer("limits:\n  max_message_bytes: 65536\n");
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Restoration::NewStub(Connect(server->address()));
+  v1::RestoreRequest request;
+  request.set_image(MakeJpeg(256, 256, 40));  // about 30 kB; its noisy PNG is far larger
+  ASSERT_LT(request.image().size(), 60000u);
+  request.mutable_options()->set_mode(v1::RESTORE_MODE_FIDELITY);
+  {
+    grpc::ClientContext context;
+    v1::RestoreResponse response;
+    const auto status = stub->Restore(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+    EXPECT_NE(status.error_message().find("max_message_bytes"), std::string::npos)
+        << status.error_message();
+    EXPECT_NE(status.error_message().find("jpeg"), std::string::npos) << status.error_message();
+  }
+  request.mutable_options()->set_output_format(v1::IMAGE_FORMAT_JPEG);
+  request.mutable_options()->set_output_quality(80);
+  grpc::ClientContext context;
+  v1::RestoreResponse response;
+  const auto status = stub->Restore(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 // A 4-tile request whose deadline passes during its first tile: the server
 // computes at most 2 of its tiles, and counts it as reason="deadline".
 TEST(ServerDeadlineTest, DeadlinePassingMidRequestStopsItsCompute) {
