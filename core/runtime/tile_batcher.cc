@@ -278,7 +278,8 @@ void TileBatcher::Loop(pipeline::Restorer* restorer) {
       if (!r.out.ok()) {
         e.failed = true;
         queue_.erase(std::remove(queue_.begin(), queue_.end(), s.entry), queue_.end());
-        callbacks.push_back([owner = s.entry, status = r.out.status()] { owner->job->done(status); });
+        callbacks.push_back(
+            [owner = s.entry, status = r.out.status()] { owner->job->done(status); });
         continue;
       }
       e.outputs.emplace_back(s.start, *r.out);
