@@ -169,8 +169,9 @@ absl::Status CheckImageLimits(int width, int height, const ImageLimits& limits) 
   }
   if (pixels > limits.max_pixels) {
     return absl::ResourceExhaustedError(
-        absl::StrFormat("image is %dx%d pixels (%.1f megapixels); the limit is %.1f megapixels",
-                        width, height, pixels / 1e6, limits.max_pixels / 1e6));
+        absl::StrFormat("image is %dx%d = %d pixels (%.1f megapixels); the limit is %d pixels "
+                        "(limits.max_pixels)",
+                        width, height, pixels, pixels / 1e6, limits.max_pixels));
   }
   return absl::OkStatus();
 }
