@@ -150,13 +150,6 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
       *admission, *input,
       [this, input, call, response, finish](absl::StatusOr<runtime::RestoreOutput> output) {
         if (!output.ok()) return finish(output.status());
-        RecordOutput(*output, &call->log());
-        metrics_->bytes_out().Increment(static_cast<double>(output->image.size()));
-        if (output->unchanged_reason.empty()) {
-          metrics_->pixels().Increment(static_cast<double>(output->pixels));
-        } else {
-          metrics_->returned_unchanged().Increment();
-        }
         FillRestoreResponse(*output, Seconds(Clock::now() - call->start()), response);
         // gRPC would refuse to send it with a bare "message larger than max";
         // say what would make it fit. Not RESOURCE_EXHAUSTED: a retry cannot.
@@ -169,6 +162,14 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
               "--format jpeg), or raise limits.max_message_bytes",
               output->image.size() / 1e6, image::ImageFormatName(output->format),
               config_.limits.max_message_bytes / 1e6)));
+        }
+        // Counted only once it is sure to be sent.
+        RecordOutput(*output, &call->log());
+        metrics_->bytes_out().Increment(static_cast<double>(output->image.size()));
+        if (output->unchanged_reason.empty()) {
+          metrics_->pixels().Increment(static_cast<double>(output->pixels));
+        } else {
+          metrics_->returned_unchanged().Increment();
         }
         finish(absl::OkStatus());
       });
