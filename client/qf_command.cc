@@ -50,7 +50,8 @@ constexpr char kQfDescription[] =
     "\n"
     "--json prints one object per line with the keys file, format, width, height,\n"
     "header_qf (null without a JPEG header), header_exact, header_distance,\n"
-    "predicted_qf, subsampling and progressive. Failures go to stderr.\n"
+    "predicted_qf, subsampling, progressive and color_profile (the embedded ICC\n"
+    "profile's description, null without one). Failures go to stderr.\n"
     "\n"
     "Exit status: 0 all answered, 1 some inputs failed, 2 usage error, 3 server\n"
     "unreachable.";
@@ -84,16 +85,19 @@ std::string JsonLine(const std::string& file, const v1::EstimateQFResponse& r) {
   j["subsampling"] =
       r.subsampling().empty() ? nlohmann::json(nullptr) : nlohmann::json(r.subsampling());
   j["progressive"] = r.progressive();
+  j["color_profile"] =
+      r.color_profile().empty() ? nlohmann::json(nullptr) : nlohmann::json(r.color_profile());
   return j.dump();
 }
 
 std::string TableRow(const std::string& file, int file_width, const v1::EstimateQFResponse& r) {
   const std::string header = r.has_header_qf() ? std::to_string(r.header_qf()) : "-";
   const std::string exact = r.has_header_qf() ? (r.header_qf_exact() ? "yes" : "no") : "-";
-  return absl::StrFormat("%-*s  %-6s  %11s  %9s  %-5s  %12.1f  %s", file_width, file,
+  return absl::StrFormat("%-*s  %-6s  %11s  %9s  %-5s  %12.1f  %-11s  %s", file_width, file,
                          FormatName(r.format()), absl::StrFormat("%dx%d", r.width(), r.height()),
                          header, exact, r.predicted_qf(),
-                         r.subsampling().empty() ? "-" : r.subsampling());
+                         r.subsampling().empty() ? "-" : r.subsampling(),
+                         r.color_profile().empty() ? "-" : r.color_profile());
 }
 
 }  // namespace
@@ -175,8 +179,8 @@ int QfCommand(int argc, char** argv) {
   int file_width = 4;
   for (const auto& in : inputs) file_width = std::max(file_width, int(in.display().size()));
   if (!json) {
-    std::printf("%-*s  %-6s  %11s  %9s  %-5s  %12s  %s\n", file_width, "FILE", "FORMAT", "SIZE",
-                "HEADER_QF", "EXACT", "PREDICTED_QF", "SUBSAMPLING");
+    std::printf("%-*s  %-6s  %11s  %9s  %-5s  %12s  %-11s  %s\n", file_width, "FILE", "FORMAT",
+                "SIZE", "HEADER_QF", "EXACT", "PREDICTED_QF", "SUBSAMPLING", "PROFILE");
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     QfResult result;

@@ -38,11 +38,19 @@ std::vector<OptionSpec> RestoreOptionSpecs() {
       {"restore-high-quality", 0, "",
        "also restore JPEGs above the model's trained quality (by default they come back as "
        "decoded)"},
+      {"metadata", 0, "POLICY",
+       "strip|keep: keep also EXIF (orientation reset to 1), XMP and IPTC in the output; the "
+       "colour profile is kept either way (default strip)"},
+      {"srgb", 0, "",
+       "convert outputs of inputs with a non-sRGB colour profile to sRGB and write no profile "
+       "(default: keep the input's profile)"},
       {"overwrite", 0, "", "replace outputs that already exist"},
       {"skip-existing", 0, "", "leave existing outputs alone and skip their inputs"},
       {"concurrency", 0, "N", "images in flight at once (default 4)"},
       {"stream", 0, "", "send the images over one RestoreStream call instead of unary calls"},
-      {"deadline", 0, "SECONDS", "time allowed per image and attempt (default 120)"},
+      {"deadline", 0, "SECONDS",
+       "time allowed per image and attempt (default: 120 plus 6 per megapixel; with --stream "
+       "600 per round of --concurrency images)"},
       {"retries", 0, "N", "retries per image on UNAVAILABLE or RESOURCE_EXHAUSTED (default 4)"},
       {"backoff", 0, "SECONDS",
        "first retry delay; doubles per retry, jittered, at most 10 s (default 0.25)"},
@@ -139,11 +147,16 @@ absl::Status ParseRestore(const CommandLine& line, ParsedRestore* out) {
   options.set_tile_size(*tile);
   options.set_skip_jpeg_consistency(line.Has("no-jpeg-consistency"));
   options.set_restore_high_quality_jpeg(line.Has("restore-high-quality"));
+  auto metadata = line.GetChoice("metadata", "strip", {"strip", "keep"});
+  if (!metadata.ok()) return metadata.status();
+  options.set_metadata(*metadata == "keep" ? v1::METADATA_POLICY_KEEP : v1::METADATA_POLICY_STRIP);
+  options.set_output_color(line.Has("srgb") ? v1::OUTPUT_COLOR_SRGB
+                                            : v1::OUTPUT_COLOR_KEEP_PROFILE);
 
   auto concurrency = line.GetInt("concurrency", 4, 1, 256);
   if (!concurrency.ok()) return concurrency.status();
   out->job.concurrency = *concurrency;
-  auto deadline = line.GetSeconds("deadline", 120);
+  auto deadline = line.GetSeconds("deadline", 0);
   if (!deadline.ok()) return deadline.status();
   out->job.deadline_s = *deadline;
   auto retries = line.GetInt("retries", 4, 0, 100);

@@ -50,7 +50,8 @@ class StreamCall {
         static_cast<int64_t>((items.size() + job_.concurrency - 1) / job_.concurrency) + 1;
     context.set_deadline(
         std::chrono::system_clock::now() +
-        std::chrono::milliseconds(static_cast<int64_t>(job_.deadline_s * 1000 * rounds)));
+        std::chrono::milliseconds(static_cast<int64_t>(
+            (job_.deadline_s > 0 ? job_.deadline_s : kStreamRoundSeconds) * 1000 * rounds)));
     auto stream = stub_.RestoreStream(&context);
 
     std::thread writer([&] { WriteAll(*stream, items, &outcome.unsent); });

@@ -8,6 +8,7 @@
 #include "client/input_reader.h"
 #include "client/restore_job.h"
 #include "client/rpc_retry.h"
+#include "core/image/image_probe.h"
 
 namespace codiff::client {
 namespace v1 = ::codiff::v1;
@@ -25,9 +26,19 @@ void Deliver(const PlannedImage& image, const v1::RestoreResponse& response, boo
     progress.Failed(image.input.display(), std::string(written.message()));
     return;
   }
+  for (const std::string& note : response.notes()) {
+    progress.Detail(image.input.display() + ": " + note);
+  }
   progress.Succeeded(image.input.display(),
                      image.output.empty() ? std::string("stdout") : image.output.string(),
                      response.unchanged_reason(), response.mode_note());
+}
+
+double DeadlineSeconds(const RestoreJob& job, std::string_view image_bytes) {
+  if (job.deadline_s > 0) return job.deadline_s;
+  auto info = image::ProbeImage(image_bytes);
+  if (!info.ok()) return 120;
+  return 120 + 6e-6 * static_cast<double>(info->width) * info->height;
 }
 
 namespace {
@@ -46,7 +57,7 @@ void RestoreOne(v1::Restoration::Stub& stub, const RestoreJob& job, const Planne
   v1::RestoreResponse response;
   int attempts = 0;
   const grpc::Status status = CallWithRetries(
-      job.retry, job.deadline_s,
+      job.retry, DeadlineSeconds(job, request.image()),
       [&](grpc::ClientContext* context) {
         // A retry after the breaker tripped would only burn more time.
         if (breaker.tripped()) return grpc::Status(grpc::StatusCode::ABORTED, breaker.reason());

@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libtorch-dev libopenblas0-pthread
-  libopencv-dev libjpeg-dev libssl-dev libgoogle-perftools-dev
+  libopencv-dev libjpeg-dev libssl-dev libgoogle-perftools-dev liblcms2-dev zlib1g-dev
+  libimage-exiftool-perl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev

@@ -10,6 +10,7 @@
 #
 #   bash scripts/train-default.sh [--data DIR] [--val DIR] [--runs DIR] [--output MODEL_DIR]
 #                                 [--resume-from MODEL_DIR] [--steps N]
+#                                 [--recipe FILE] [--head-recipe FILE]
 #
 # --resume-from continues a trained model instead of starting from random
 # weights: training/recipes/default_continue.yaml, stage 1 initialised from
@@ -20,6 +21,10 @@
 # session; the model card keeps the history (each run's steps and time). Keep
 # --output away from the folder you resume from until the new model has been
 # evaluated.
+#
+# --recipe and --head-recipe replace the continuation's two recipes (e.g.
+# training/recipes/default_widen.yaml and default_widen_qf_head.yaml, which
+# grow CaVE's widths; both must name the same architecture).
 #
 # --steps N replaces stage 1's step count (its learning-rate schedule spans
 # N): a shorter continuation when a session has less time. Resuming with a
@@ -40,6 +45,8 @@ val=../shared/datasets/val
 runs=runs/default
 output=models/default
 steps_override=
+recipe_override=
+head_recipe=training/recipes/default_qf_head.yaml
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; data_given=1; shift 2 ;;
@@ -48,7 +55,9 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --output) output=$2; shift 2 ;;
     --steps) steps_override=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    --recipe) recipe_override=$2; shift 2 ;;
+    --head-recipe) head_recipe=$2; shift 2 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "train-default.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -64,6 +73,7 @@ if [ -n "$resume_from" ]; then
   recipe=training/recipes/default_continue.yaml
   stage1_extra=(--init-from "$resume_from")
 fi
+if [ -n "$recipe_override" ]; then recipe=$recipe_override; fi
 [ -x "$train" ] || bash scripts/build.sh
 [ -d "$data" ] || { echo "train-default.sh: no training data at $data" >&2; exit 1; }
 mkdir -p "$runs"
@@ -129,7 +139,6 @@ if [ -n "$resume_from" ]; then
   sort -u -o "$runs/training-data.tsv" "$runs/training-data.tsv"
   # The continuation weighs the QF loss 0.001 against the restoration, so
   # its head drifts; re-fit the head alone (the restoration stays as is).
-  head_recipe=training/recipes/default_qf_head.yaml
   stage_recipe=$head_recipe run_stage stage1 "$runs/qf_head" "$(stage_steps stage1 "$head_recipe")" \
     --init-from "$runs/stage1"
   echo "== export to $output (generator from $resume_from)"

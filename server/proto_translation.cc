@@ -27,6 +27,33 @@ absl::StatusOr<image::EncodeOptions> ToEncodeOptions(const v1::RestoreOptions& o
   return out;
 }
 
+absl::StatusOr<image::OutputOptions> ToOutputOptions(const v1::RestoreOptions& o) {
+  image::OutputOptions out;
+  switch (o.metadata()) {
+    case v1::METADATA_POLICY_UNSPECIFIED:
+    case v1::METADATA_POLICY_STRIP:
+      out.metadata = image::MetadataPolicy::kStrip;
+      break;
+    case v1::METADATA_POLICY_KEEP:
+      out.metadata = image::MetadataPolicy::kKeep;
+      break;
+    default:
+      return absl::InvalidArgumentError("unknown metadata policy");
+  }
+  switch (o.output_color()) {
+    case v1::OUTPUT_COLOR_UNSPECIFIED:
+    case v1::OUTPUT_COLOR_KEEP_PROFILE:
+      out.srgb = false;
+      break;
+    case v1::OUTPUT_COLOR_SRGB:
+      out.srgb = true;
+      break;
+    default:
+      return absl::InvalidArgumentError("unknown output_color");
+  }
+  return out;
+}
+
 absl::StatusOr<pipeline::RestoreOptions> ToRestoreOptions(const v1::RestoreOptions& o,
                                                           pipeline::RestoreMode default_mode) {
   pipeline::RestoreOptions out;
@@ -97,6 +124,8 @@ void FillRestoreResponse(const runtime::RestoreOutput& output, double total_seco
                              ? v1::RESTORE_MODE_FIDELITY
                              : v1::RESTORE_MODE_PERCEPTUAL);
   if (!output.mode_note.empty()) response->set_mode_note(output.mode_note);
+  response->set_color_profile(output.color_profile);
+  for (const std::string& note : output.notes) response->add_notes(note);
   auto* timings = response->mutable_timings();
   timings->set_queue_seconds(output.queue_seconds);
   timings->set_compute_seconds(output.compute_seconds);

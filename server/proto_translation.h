@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "codiff/v1/codiff.pb.h"
 #include "core/image/image_encoder.h"
+#include "core/image/image_output.h"
 #include "core/pipeline/restorer.h"
 #include "core/runtime/restore_flow.h"
 #include "core/weights/model_folder.h"
@@ -37,6 +38,8 @@ struct ModelFacts {
 };
 
 absl::StatusOr<image::EncodeOptions> ToEncodeOptions(const codiff::v1::RestoreOptions& options);
+// The output file's metadata policy and colour encoding.
+absl::StatusOr<image::OutputOptions> ToOutputOptions(const codiff::v1::RestoreOptions& options);
 
 // `default_mode`: what the served model runs when the request names no mode.
 absl::StatusOr<pipeline::RestoreOptions> ToRestoreOptions(const codiff::v1::RestoreOptions& options,

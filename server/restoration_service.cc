@@ -140,6 +140,9 @@ void RestorationService::RunRestore(const v1::RestoreRequest& request,
   auto encode = ToEncodeOptions(request.options());
   if (!encode.ok()) return finish(encode.status());
   input->encode = *encode;
+  auto output = ToOutputOptions(request.options());
+  if (!output.ok()) return finish(output.status());
+  input->output = *output;
   auto options = ToRestoreOptions(request.options(), facts_.default_mode);
   if (!options.ok()) return finish(options.status());
   input->options = *options;
@@ -221,6 +224,7 @@ grpc::ServerUnaryReactor* RestorationService::EstimateQF(grpc::CallbackServerCon
         response->set_height(out->height);
         response->set_format(image::ImageFormatName(out->format));
         response->set_predicted_qf(out->predicted_qf);
+        response->set_color_profile(out->color_profile);
         if (out->format == image::ImageFormat::kJpeg) {
           auto header = image::ParseJpegHeader(request->image(), image::JpegParseMode::kHeaderOnly);
           if (header.ok()) {

@@ -66,9 +66,10 @@ absl::StatusOr<ModelProvenance> TakeGeneratorFrom(const std::string& folder,
   load.merge_lora = false;  // the same module structure as g
   ASSIGN_OR_RETURN(LoadedModel donor, LoadModelFolder(folder, load));
   models::ModelArchitecture donor_arch = donor.generator->architecture();
-  // The QF estimate's crop is a serving setting that follows the run's
-  // training crops (RecipeArchitecture), not a property of the weights.
-  donor_arch.cave.qf_estimate_crop = g.architecture().cave.qf_estimate_crop;
+  // Only the generator's architecture must match: CaVE is the run's (its
+  // widths may have grown, training/weight_growth.h, and the QF estimate's
+  // crop follows the run's training crops, RecipeArchitecture).
+  donor_arch.cave = g.architecture().cave;
   if (models::ArchitectureToJson(donor_arch) != models::ArchitectureToJson(g.architecture())) {
     return absl::FailedPreconditionError(
         absl::StrCat(folder,

@@ -42,13 +42,32 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
     // Unknown keys are errors: a misspelt learning rate must not silently
     // fall back to a default.
     CheckKeys(j,
-              {"stage", "preset", "seed", "threads", "batch", "steps", "checkpoint_every",
-               "log_every", "lr_schedule", "lr_final_ratio", "warmup_steps", "output", "data",
-               "validation", "stage1", "stage2", "description", "cave_qf_conditioning"},
+              {"stage",
+               "preset",
+               "seed",
+               "threads",
+               "batch",
+               "steps",
+               "checkpoint_every",
+               "log_every",
+               "lr_schedule",
+               "lr_final_ratio",
+               "warmup_steps",
+               "output",
+               "data",
+               "validation",
+               "stage1",
+               "stage2",
+               "description",
+               "cave_qf_conditioning",
+               "cave_widths",
+               "cave_blocks"},
               "recipe");
     Get(j, "stage", r.stage);
     Get(j, "preset", r.preset);
     Get(j, "cave_qf_conditioning", r.cave_qf_conditioning);
+    Get(j, "cave_widths", r.cave_widths);
+    Get(j, "cave_blocks", r.cave_blocks);
     Get(j, "seed", r.seed);
     Get(j, "threads", r.threads);
     Get(j, "batch", r.batch);
@@ -65,7 +84,8 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
       const json& d = j.at("data");
       CheckKeys(d,
                 {"train_dirs", "crop", "augment", "max_side", "workers", "cache_sources", "qf_mode",
-                 "qf_min", "qf_max", "grid_shift", "double_jpeg_prob"},
+                 "qf_min", "qf_max", "grid_shift", "double_jpeg_prob", "table_bank_prob",
+                 "chroma_qf_spread", "table_jitter", "subsampling"},
                 "data");
       Get(d, "train_dirs", r.data.dirs);
       for (auto& dir : r.data.dirs) dir = ResolvePath(dir, base_dir);
@@ -79,6 +99,10 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
       Get(d, "qf_max", r.data.degradation.qf_max);
       Get(d, "grid_shift", r.data.degradation.grid_shift);
       Get(d, "double_jpeg_prob", r.data.degradation.double_jpeg_prob);
+      Get(d, "table_bank_prob", r.data.degradation.table_bank_prob);
+      Get(d, "chroma_qf_spread", r.data.degradation.chroma_qf_spread);
+      Get(d, "table_jitter", r.data.degradation.table_jitter);
+      Get(d, "subsampling", r.data.degradation.subsampling);
     }
     if (j.contains("validation")) {
       const json& v = j.at("validation");
@@ -94,7 +118,7 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
       const json& s = j.at("stage1");
       CheckKeys(s,
                 {"objective", "lr", "qf_weight", "restoration_loss", "ema_decay", "init_from",
-                 "train_parts"},
+                 "train_parts", "init_grow"},
                 "stage1");
       Get(s, "restoration_loss", r.stage1.restoration_loss);
       Get(s, "objective", r.stage1.objective);
@@ -103,6 +127,7 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
       Get(s, "ema_decay", r.stage1.ema_decay);
       Get(s, "init_from", r.stage1.init_from);
       Get(s, "train_parts", r.stage1.train_parts);
+      Get(s, "init_grow", r.stage1.init_grow);
       r.stage1.init_from = ResolvePath(r.stage1.init_from, base_dir);
     }
     if (j.contains("stage2")) {
@@ -176,6 +201,26 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
 absl::StatusOr<models::ModelArchitecture> RecipeArchitecture(const Recipe& recipe) {
   ASSIGN_OR_RETURN(models::ModelArchitecture arch, models::PresetArchitecture(recipe.preset));
   if (recipe.cave_qf_conditioning) arch.cave.qf_conditioning = true;
+  if (!recipe.cave_widths.empty()) {
+    if (recipe.cave_widths.size() != 4) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cave_widths must list 4 widths (full, /2, /8, /32), got ", recipe.cave_widths.size()));
+    }
+    for (int64_t w : recipe.cave_widths) {
+      if (w < 8 || w > 1024 || w % 8 != 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cave_widths must be multiples of 8 in [8, 1024], got ", w));
+      }
+    }
+    arch.cave.widths = recipe.cave_widths;
+  }
+  if (recipe.cave_blocks != 0) {
+    if (recipe.cave_blocks < 1 || recipe.cave_blocks > 16) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cave_blocks must be in [1, 16], got ", recipe.cave_blocks));
+    }
+    arch.cave.blocks_per_stage = recipe.cave_blocks;
+  }
   // The QF head learns the crops it is trained on, and a whole-image estimate
   // averages it over crops of that size: 128 px training crops read 256 px
   // validation crops 2-4 QF off, and a head trained on 256 px crops misreads

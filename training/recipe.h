@@ -39,6 +39,11 @@ struct Stage1Options {
   // initialisation only when they are the QF conditioning's (zero-initialised,
   // so the loaded model starts as the same function).
   std::string init_from;
+  // init_from may be narrower or shallower than the recipe's CaVE: its
+  // tensors fill the leading slices and the new channels start out unseen
+  // by the old ones (GrowModuleWeights), so training starts from the same
+  // outputs. Off: shapes must match exactly.
+  bool init_grow = false;
   // "all", or "qf_head": only the QF head (module qf_pred) trains, the rest
   // of CaVE is frozen with its BatchNorm statistics, so the restoration is
   // unchanged. Re-fits the head after a continuation moved the encoder.
@@ -76,6 +81,11 @@ struct Recipe {
   // decoder is conditioned on the JPEG quality. Kept in the recipe so every
   // stage and the export build the same architecture.
   bool cave_qf_conditioning = false;
+  // Override the preset's CaVE level widths and blocks per stage (empty / 0:
+  // the preset's). With stage1.init_grow a smaller checkpoint initialises
+  // the larger network as the same function (training/weight_growth.h).
+  std::vector<int64_t> cave_widths;
+  int64_t cave_blocks = 0;
   uint64_t seed = 0;
   int threads = 2;  // LibTorch intra-op threads
   int batch = 4;

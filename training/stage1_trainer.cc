@@ -23,6 +23,7 @@
 #include "training/stage2_model.h"
 #include "training/trainer.h"
 #include "training/weight_average.h"
+#include "training/weight_growth.h"
 
 namespace codiff::training {
 namespace {
@@ -66,7 +67,11 @@ absl::StatusOr<RunResult> Stage1Impl(const Recipe& recipe, const RunOptions& opt
   RunResult result;
   if (!recipe.stage1.init_from.empty() && !options.resume) {
     ASSIGN_OR_RETURN(std::string file, ResolveCaveFile(recipe.stage1.init_from));
-    RETURN_IF_ERROR(LoadModuleWeights(file, *cave, "qf_embed."));
+    if (recipe.stage1.init_grow) {
+      RETURN_IF_ERROR(GrowModuleWeights(file, *cave, "qf_embed."));
+    } else {
+      RETURN_IF_ERROR(LoadModuleWeights(file, *cave, "qf_embed."));
+    }
     if (ema) BlendInto(**ema, *cave, 0.0);
     if (!options.quiet) std::fprintf(stderr, "stage1: CaVE initialised from %s\n", file.c_str());
   }

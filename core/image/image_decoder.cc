@@ -12,7 +12,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/image/byte_reader.h"
+#include "core/image/color_profile.h"
 #include "core/image/exif_orientation.h"
+#include "core/image/jpeg_cmyk.h"
 #include "core/image/jpeg_header.h"
 #include "core/util/status_macros.h"
 
@@ -107,6 +109,25 @@ Image FromMat(const cv::Mat& m) {
   return out;
 }
 
+// A CMYK (or YCCK) JPEG through its own CMYK profile to sRGB: the stored
+// samples, Adobe-inverted when the file has an APP14 Adobe segment.
+absl::Status DecodeCmykThroughProfile(std::string_view bytes, const JpegHeaderInfo& header,
+                                      DecodedImage& out) {
+  ASSIGN_OR_RETURN(const IccProfileInfo profile, ReadIccProfileInfo(out.metadata.icc));
+  if (profile.color_space != IccColorSpace::kCmyk) {
+    return absl::InvalidArgumentError("the embedded profile is not a CMYK profile");
+  }
+  ASSIGN_OR_RETURN(const Image cmyk, DecodeJpegCmykSamples(bytes));
+  ASSIGN_OR_RETURN(Image rgb,
+                   ConvertCmykToSrgb(cmyk, header.adobe_transform >= 0, out.metadata.icc));
+  out.rgb = ApplyExifOrientation(rgb, out.exif_orientation);
+  out.converted_from_cmyk = profile.description.empty() ? "CMYK" : profile.description;
+  out.metadata.icc.clear();
+  out.metadata.notes.push_back(
+      absl::StrCat("CMYK converted to sRGB through its profile (", out.converted_from_cmyk, ")"));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimits& limits) {
@@ -126,6 +147,15 @@ absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimi
     out.exif_orientation = JpegOrientation(header, bytes);
     out.jpeg_luma_table = LumaTable(header, out.exif_orientation);
     if (header.has_qf) out.jpeg_quality = header.qf;
+    out.metadata = ReadImageMetadata(bytes, info.format);
+    if (header.components == 4 && !out.metadata.icc.empty()) {
+      auto converted = DecodeCmykThroughProfile(bytes, header, out);
+      if (converted.ok()) return out;
+      // The fixed-formula conversion below still gives a usable image.
+      out.metadata.notes.push_back(absl::StrCat("CMYK profile not used (", converted.message(),
+                                                "); converted with the plain formula"));
+      out.metadata.icc.clear();
+    }
     if (out.jpeg_luma_table) {
       // Without them the projection falls back to recovering the
       // coefficients from pixels, so a file libjpeg balks at is no error here.
@@ -137,6 +167,7 @@ absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimi
     }
   } else {
     out.exif_orientation = ReadOrientation(info.format, bytes);
+    out.metadata = ReadImageMetadata(bytes, info.format);
   }
 
   cv::Mat decoded;
@@ -198,6 +229,16 @@ absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimi
   out.rgb = ApplyExifOrientation(FromMat(rgb), out.exif_orientation);
   if (!alpha.empty()) out.alpha = ApplyExifOrientation(FromMat(alpha), out.exif_orientation);
   return out;
+}
+
+std::string ColorProfileName(const DecodedImage& image) {
+  if (!image.converted_from_cmyk.empty()) {
+    return absl::StrCat(image.converted_from_cmyk, " (CMYK, converted to sRGB)");
+  }
+  if (image.metadata.icc.empty()) return "";
+  auto info = ReadIccProfileInfo(image.metadata.icc);
+  if (!info.ok()) return "unreadable ICC profile";
+  return info->description.empty() ? "unnamed ICC profile" : info->description;
 }
 
 absl::StatusOr<Image> RestoreSourceMode(const Image& rgb, const DecodedImage& source) {

@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "core/image/image.h"
 #include "core/image/image_format.h"
 #include "core/image/image_limits.h"
+#include "core/image/image_metadata.h"
 #include "core/image/image_probe.h"
 #include "core/image/jpeg_coefficients.h"
 
@@ -43,6 +45,13 @@ struct DecodedImage {
   // imply (JpegHeaderInfo::qf; the nearest standard table for other
   // encoders). Unset for other formats.
   std::optional<int> jpeg_quality;
+  // The file's ICC profile, EXIF, XMP and IPTC (JPEG, PNG, WebP), for the
+  // output to carry (image_output.h); rgb is in the profile's encoded values.
+  // A CMYK JPEG with a CMYK profile is converted to sRGB through it here (the
+  // model takes three channels), and its profile dropped from `metadata`.
+  ImageMetadata metadata;
+  // Set for those CMYK JPEGs: the profile's description.
+  std::string converted_from_cmyk;
 
   bool has_alpha() const { return !alpha.empty(); }
 };
@@ -62,6 +71,13 @@ struct DecodedImage {
 // ends with EOI (trailing bytes after EOI are ignored).
 absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes,
                                          const ImageLimits& limits = ImageLimits());
+
+// What the image's colours are encoded in, for people: the embedded
+// profile's description ("unnamed ICC profile" without one, "unreadable ICC
+// profile" when lcms2 cannot parse it), "<description> (CMYK, converted to
+// sRGB)" for CMYK sources, "" when the file has no profile (sRGB by
+// convention).
+std::string ColorProfileName(const DecodedImage& image);
 
 // Puts a 3-channel model result (same size as source.rgb) back into the
 // source's mode: 1 channel (ITU-R BT.601 luma, OpenCV's RGB2GRAY) for grey

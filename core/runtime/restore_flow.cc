@@ -162,10 +162,12 @@ void RestoreFlow::RunRestore(std::shared_ptr<Admission> admission, const Restore
     auto prepared = preparer_->Prepare(*decoded, options);
     if (!prepared.ok()) return done(prepared.status());
     auto shared = std::make_shared<pipeline::PreparedImage>(*std::move(prepared));
+    auto metadata = std::make_shared<const image::ImageMetadata>(std::move(decoded->metadata));
     const image::EncodeOptions encode = input.encode;
+    const image::OutputOptions output = input.output;
     // Blends the tiles (or takes the decoded image, when it goes back
     // unchanged), encodes and answers: CPU work, off the inference thread.
-    auto deliver = [this, admission, shared, encode, pixels, mode_note,
+    auto deliver = [this, admission, shared, metadata, encode, output, pixels, mode_note,
                     done](const TileJobResult& result) {
       const bool unchanged = !shared->unchanged_reason.empty();
       RestoreOutput out;
@@ -182,9 +184,11 @@ void RestoreFlow::RunRestore(std::shared_ptr<Admission> admission, const Restore
       if (!restored.ok()) return done(restored.status());
       out.finish_seconds = restored->stages.color_fix + restored->stages.jpeg_projection;
       out.unchanged_reason = restored->unchanged_reason;
-      auto bytes = image::EncodeImage(restored->image, encode);
-      if (!bytes.ok()) return done(bytes.status());
-      out.image = *std::move(bytes);
+      auto file = image::EncodeOutput(restored->image, encode, *metadata, output);
+      if (!file.ok()) return done(file.status());
+      out.image = std::move(file->bytes);
+      out.color_profile = std::move(file->color_profile);
+      out.notes = std::move(file->notes);
       out.format = encode.format;
       out.width = restored->image.width;
       out.height = restored->image.height;
@@ -235,6 +239,7 @@ void RestoreFlow::RunEstimate(std::shared_ptr<Admission> admission, std::string_
       out.format = shared->format;
       out.pixels = static_cast<int64_t>(out.width) * out.height;
       if (qf.ok()) out.predicted_qf = *qf;
+      out.color_profile = image::ColorProfileName(*shared);
       post_([done, qf_status = qf.status(), out] {
         if (!qf_status.ok()) return done(qf_status);
         done(out);

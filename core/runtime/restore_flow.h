@@ -11,10 +11,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/image/image_encoder.h"
 #include "core/image/image_limits.h"
+#include "core/image/image_output.h"
 #include "core/image/image_probe.h"
 #include "core/pipeline/restorer.h"
 #include "core/runtime/request_cost.h"
@@ -36,6 +38,7 @@ struct RestoreInput {
   std::string_view image;
   pipeline::RestoreOptions options;
   image::EncodeOptions encode;
+  image::OutputOptions output;  // metadata and colour of the output file
   Expiry expiry;
 };
 
@@ -58,6 +61,11 @@ struct RestoreOutput {
   double compute_seconds = 0;
   double finish_seconds = 0;  // colour fix + JPEG projection
   models::StageSeconds stages;
+  // The ICC profile the output is tagged with ("" = untagged sRGB), and what
+  // happened to the input's colour and metadata on the way (dropped blocks,
+  // conversions), one line each.
+  std::string color_profile;
+  std::vector<std::string> notes;
 };
 
 struct QfOutput {
@@ -67,6 +75,8 @@ struct QfOutput {
   float predicted_qf = 0;
   double compute_seconds = 0;
   int64_t pixels = 0;
+  // The input's embedded colour profile ("" when none).
+  std::string color_profile;
 };
 
 // What an admitted request holds (memory budget, compute queue, batcher

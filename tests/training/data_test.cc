@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "core/image/jpeg_header.h"
 #include "tests/training/training_test_util.h"
 #include "training/data/batch.h"
+#include "training/data/jpeg_table_bank.h"
 #include "training/data/pair_dataset.h"
 
 namespace codiff::training {
@@ -118,6 +120,77 @@ TEST(TrainingDataTest, RejectsBadOptions) {
   EXPECT_FALSE(PairDataset::Open(o).ok());
   o.degradation.qf_mode = "gaussian";
   EXPECT_FALSE(PairDataset::Open(o).ok());
+  o = Options(dir, 1, 1);
+  o.degradation.table_bank_prob = 1.5;
+  EXPECT_FALSE(PairDataset::Open(o).ok());
+  o = Options(dir, 1, 1);
+  o.degradation.subsampling = {"4:1:1"};
+  EXPECT_FALSE(PairDataset::Open(o).ok());
+  o = Options(dir, 1, 1);
+  o.degradation.table_jitter = -0.1;
+  EXPECT_FALSE(PairDataset::Open(o).ok());
+}
+
+TEST(TableBankTest, FilesCarryTheDrawnTablesAndSubsampling) {
+  image::Image rgb(72, 40, 3);
+  for (size_t i = 0; i < rgb.data.size(); ++i) rgb.data[i] = static_cast<uint8_t>((i * 37) % 251);
+  DegradationOptions options;
+  options.chroma_qf_spread = 20;
+  options.table_jitter = 0.3;
+  options.subsampling = {"4:2:2", "4:4:4"};
+  std::mt19937_64 rng(3);
+  std::set<std::string> subsamplings;
+  for (int i = 0; i < 8; ++i) {
+    const JpegTables tables = DrawJpegTables(options, 25, rng);
+    auto bytes = EncodeJpegWithTables(rgb, tables);
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    auto header = image::ParseJpegHeader(*bytes);
+    ASSERT_TRUE(header.ok()) << header.status();
+    ASSERT_EQ(header->quant_tables.size(), 2u);
+    EXPECT_EQ(header->quant_tables[0].natural, tables.luma);
+    EXPECT_EQ(header->quant_tables[1].natural, tables.chroma);
+    EXPECT_EQ(header->subsampling, tables.subsampling);
+    EXPECT_EQ(header->width, 72);
+    subsamplings.insert(tables.subsampling);
+    // Jittered tables are not libjpeg's, and the label is what the header
+    // estimate reads from the file.
+    EXPECT_NE(tables.luma, image::IjgScaledTable(25, false));
+    EXPECT_EQ(LabelQuality(tables), header->qf);
+    EXPECT_NEAR(LabelQuality(tables), 25, 15);
+  }
+  EXPECT_EQ(subsamplings.size(), 2u);
+  JpegTables libjpeg;
+  libjpeg.luma = image::IjgScaledTable(37, false);
+  libjpeg.chroma = image::IjgScaledTable(37, true);
+  EXPECT_EQ(LabelQuality(libjpeg), 37);
+  libjpeg.subsampling = "4:1:1";
+  EXPECT_FALSE(EncodeJpegWithTables(rgb, libjpeg).ok());
+}
+
+TEST(TableBankTest, DatasetUsesTheBankAtItsProbabilityOnly) {
+  const std::string dir = testing::WriteSyntheticImages(2, 96, 96, 5);
+  DataOptions plain = Options(dir, 21, 1);
+  plain.degradation.double_jpeg_prob = 0.0;
+  DataOptions bank = plain;
+  bank.degradation.table_bank_prob = 1.0;
+  bank.degradation.table_jitter = 0.2;
+  auto a = PairDataset::Open(plain);
+  auto b = PairDataset::Open(bank);
+  auto b2 = PairDataset::Open(bank);
+  ASSERT_TRUE(a.ok() && b.ok() && b2.ok());
+  auto sa = (*a)->Samples(0, 6);
+  auto sb = (*b)->Samples(0, 6);
+  auto sb2 = (*b2)->Samples(0, 6);
+  ASSERT_TRUE(sa.ok() && sb.ok() && sb2.ok()) << sb.status();
+  int differing = 0;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ((*sb)[i].lq.data, (*sb2)[i].lq.data);  // deterministic
+    EXPECT_NE((*sb)[i].lq.data, (*sb)[i].hq.data);
+    EXPECT_GE((*sb)[i].qf, 1);
+    EXPECT_LE((*sb)[i].qf, 100);
+    differing += (*sa)[i].lq.data != (*sb)[i].lq.data;
+  }
+  EXPECT_GT(differing, 0);
 }
 
 }  // namespace

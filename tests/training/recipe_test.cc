@@ -146,6 +146,51 @@ TEST(RecipeTest, ShippedRecipesParseForEveryStageTheyDescribe) {
   }
 }
 
+TEST(RecipeTest, WidenedRecipesNameOneArchitectureAndTheTableBank) {
+  const std::string dir = std::string(CODIFF_SOURCE_DIR) + "/training/recipes/";
+  auto widen = ReadRecipe(dir + "default_widen.yaml", "stage1");
+  auto head = ReadRecipe(dir + "default_widen_qf_head.yaml", "stage1");
+  ASSERT_TRUE(widen.ok()) << widen.status();
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_TRUE(widen->stage1.init_grow);
+  EXPECT_GT(widen->data.degradation.table_bank_prob, 0.0);
+  EXPECT_EQ(head->stage1.train_parts, "qf_head");
+  auto a = RecipeArchitecture(*widen);
+  auto b = RecipeArchitecture(*head);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->cave.widths, (std::vector<int64_t>{32, 64, 128, 128}));
+  EXPECT_EQ(b->cave.widths, a->cave.widths);
+}
+
+TEST(RecipeTest, CaveWidthsAndBlocksAreChecked) {
+  nlohmann::json j = {{"stage", "stage1"},
+                      {"preset", "small"},
+                      {"output", "runs/x"},
+                      {"data", {{"train_dirs", {"photos"}}}},
+                      {"cave_widths", {24, 48, 128, 128}},
+                      {"cave_blocks", 3}};
+  auto recipe = RecipeFromJson(j, "/");
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  auto arch = RecipeArchitecture(*recipe);
+  ASSERT_TRUE(arch.ok()) << arch.status();
+  EXPECT_EQ(arch->cave.widths, (std::vector<int64_t>{24, 48, 128, 128}));
+  EXPECT_EQ(arch->cave.blocks_per_stage, 3);
+  for (const nlohmann::json& widths :
+       {nlohmann::json{16, 32, 128}, nlohmann::json{16, 30, 128, 128},
+        nlohmann::json{0, 32, 128, 128}}) {
+    j["cave_widths"] = widths;
+    j["cave_blocks"] = 2;
+    recipe = RecipeFromJson(j, "/");
+    ASSERT_TRUE(recipe.ok()) << recipe.status();
+    EXPECT_FALSE(RecipeArchitecture(*recipe).ok()) << widths;
+  }
+  j["cave_widths"] = {16, 32, 128, 128};
+  j["cave_blocks"] = 17;
+  recipe = RecipeFromJson(j, "/");
+  ASSERT_TRUE(recipe.ok());
+  EXPECT_FALSE(RecipeArchitecture(*recipe).ok());
+}
+
 TEST(RecipeTest, InitFromAndQfConditioningAreReadAndResolved) {
   nlohmann::json j = {
       {"stage", "stage1"},

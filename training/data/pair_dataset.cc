@@ -18,6 +18,7 @@
 #include "core/image/image_encoder.h"
 #include "core/image/jpeg_header.h"
 #include "core/util/status_macros.h"
+#include "training/data/jpeg_table_bank.h"
 
 namespace codiff::training {
 namespace {
@@ -158,6 +159,27 @@ absl::StatusOr<std::unique_ptr<PairDataset>> PairDataset::Open(const DataOptions
                      "qf_max <= 100, got ",
                      degradation.qf_min, " and ", degradation.qf_max));
   }
+  for (const auto& [name, p] :
+       {std::pair<const char*, double>{"double_jpeg_prob", degradation.double_jpeg_prob},
+        {"table_bank_prob", degradation.table_bank_prob}}) {
+    if (!(p >= 0.0 && p <= 1.0)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " must be in [0, 1], got ", p));
+    }
+  }
+  if (degradation.chroma_qf_spread < 0 || degradation.chroma_qf_spread > 99) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chroma_qf_spread must be in [0, 99], got ", degradation.chroma_qf_spread));
+  }
+  if (!(degradation.table_jitter >= 0.0 && degradation.table_jitter <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table_jitter must be in [0, 1], got ", degradation.table_jitter));
+  }
+  for (const std::string& s : degradation.subsampling) {
+    if (s != "4:2:0" && s != "4:2:2" && s != "4:4:4") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("subsampling entries must be 4:2:0, 4:2:2 or 4:4:4, got '", s, "'"));
+    }
+  }
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListImageFiles(options.dirs));
   return std::unique_ptr<PairDataset>(new PairDataset(options, std::move(files)));
 }
@@ -221,16 +243,34 @@ absl::StatusOr<TrainingPair> PairDataset::Sample(uint64_t index) const {
   // Augment before compressing so the artifacts keep JPEG's orientation.
   if (options_.augment) patch = Dihedral(patch, std::uniform_int_distribution<int>(0, 7)(rng));
 
+  // One JPEG pass: the service's libjpeg-at-QF path, or with probability
+  // table_bank_prob a drawn set of tables (labelled with their nearest
+  // libjpeg quality). The draw is skipped when the bank is off, so recipes
+  // without it sample exactly as before.
+  auto compress = [&](const image::Image& img, int qf, int* label) -> absl::StatusOr<image::Image> {
+    *label = qf;
+    if (deg.table_bank_prob > 0 &&
+        std::uniform_real_distribution<double>(0.0, 1.0)(rng) < deg.table_bank_prob) {
+      const JpegTables tables = DrawJpegTables(deg, qf, rng);
+      ASSIGN_OR_RETURN(std::string bytes, EncodeJpegWithTables(img, tables));
+      ASSIGN_OR_RETURN(image::DecodedImage decoded, image::DecodeImage(bytes));
+      *label = LabelQuality(tables);
+      return std::move(decoded.rgb);
+    }
+    return JpegRoundTrip(img, qf);
+  };
+
   TrainingPair pair;
-  pair.qf = DrawQualityFactor(deg, rng);
+  const int qf = DrawQualityFactor(deg, rng);
   image::Image degraded;
   int offset = 0;
   if (twice) {
     const int first_qf = DrawQualityFactor(deg, rng);
-    ASSIGN_OR_RETURN(image::Image once, JpegRoundTrip(patch, first_qf));
+    int first_label = 0;
+    ASSIGN_OR_RETURN(image::Image once, compress(patch, first_qf, &first_label));
     offset = std::uniform_int_distribution<int>(1, 7)(rng);
     image::Image shifted = CropImage(once, offset, offset, region - offset, region - offset);
-    ASSIGN_OR_RETURN(image::Image second, JpegRoundTrip(shifted, pair.qf));
+    ASSIGN_OR_RETURN(image::Image second, compress(shifted, qf, &pair.qf));
     // Re-embed so `degraded` is aligned with `patch` from `offset` on.
     degraded = patch;
     for (int r = 0; r < second.height; ++r) {
@@ -238,7 +278,7 @@ absl::StatusOr<TrainingPair> PairDataset::Sample(uint64_t index) const {
                   degraded.data.begin() + degraded.index(offset, r + offset));
     }
   } else {
-    ASSIGN_OR_RETURN(degraded, JpegRoundTrip(patch, pair.qf));
+    ASSIGN_OR_RETURN(degraded, compress(patch, qf, &pair.qf));
   }
   int sx = offset, sy = offset;
   if (deg.grid_shift) {

@@ -36,6 +36,17 @@ struct DegradationOptions {
   // Probability of compress -> shift by 1..7 px -> compress again (web
   // images are often re-saved); the label is the last QF.
   double double_jpeg_prob = 0.0;
+  // Probability of encoding with an explicit table bank (jpeg_table_bank.h)
+  // instead of the service's libjpeg-at-QF path: per-channel qualities
+  // (chroma QF = luma QF +- chroma_qf_spread), every entry scaled by
+  // exp(N(0, table_jitter)), and a subsampling drawn from `subsampling`
+  // (empty: 4:2:0 only). Cameras, phones and editors quantise with tables
+  // that are not libjpeg's at any quality; the label is the tables' nearest
+  // libjpeg quality, as the header estimate reads it at serving time.
+  double table_bank_prob = 0.0;
+  int chroma_qf_spread = 0;
+  double table_jitter = 0.0;
+  std::vector<std::string> subsampling;
 };
 
 struct DataOptions {
