@@ -24,6 +24,7 @@ PY
 cat >"$work/server.yaml" <<YAML
 listen: "127.0.0.1:50661"
 metrics_listen: "127.0.0.1:9661"
+http_listen: "127.0.0.1:0"
 model_dir: "$model"
 # A long request (sd21 at 16 MP on a CPU takes over 17 min) must not be cut
 # by the connection-age grace.

@@ -14,7 +14,7 @@ model=$1 image512=$2 image1024=$3
 export OMP_NUM_THREADS=2
 port=50091 log=$(mktemp)
 /usr/bin/time -v build/server/codiff-server --model "$model" --listen 127.0.0.1:$port \
-  --metrics_listen 127.0.0.1:0 2> "$log" &
+  --metrics_listen 127.0.0.1:0 --http_listen 127.0.0.1:0 2> "$log" &
 for _ in $(seq 1 300); do build/client/codiff health --server 127.0.0.1:$port >/dev/null 2>&1 && break; sleep 1; done
 echo "== ours 512";  build/client/codiff bench "$image512" --server 127.0.0.1:$port --runs 2 --modes perceptual --deadline 1800
 echo "== ours 1024"; build/client/codiff bench "$image1024" --server 127.0.0.1:$port --runs 1 --modes perceptual --deadline 1800

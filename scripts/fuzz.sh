@@ -35,9 +35,10 @@ case "$target" in
   image_decode | jpeg)
     sources=("fuzz/${target}_fuzzer.cc" fuzz/image_entries.cc core/image/image_decoder.cc
              core/image/image_probe.cc core/image/jpeg_header.cc core/image/jpeg_coefficients.cc
-             core/image/exif_orientation.cc)
+             core/image/exif_orientation.cc core/image/parse_counters.cc
+             core/image/image_metadata.cc core/image/color_profile.cc core/image/jpeg_cmyk.cc)
     flags=("${opencv_flags[@]}")
-    libs=("${opencv_libs[@]}") ;;
+    libs=("${opencv_libs[@]}" -llcms2 -lz) ;;
   safetensors)
     sources=(fuzz/safetensors_fuzzer.cc fuzz/safetensors_entries.cc core/weights/safetensors.cc
              core/weights/mapped_file.cc) ;;

@@ -9,9 +9,9 @@ packages=(
   libopencv-dev libjpeg-dev libssl-dev libgoogle-perftools-dev liblcms2-dev zlib1g-dev
   libimage-exiftool-perl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev
+  libabsl-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev libboost-dev
   libgtest-dev libgmock-dev
-  python3-grpcio python3-grpc-tools python3-pkg-resources python3-yaml prometheus
+  python3-grpcio python3-grpc-tools python3-pkg-resources python3-yaml python3-pytest prometheus
 )
 
 # --deploy-tools: also the tools of the deployment checks (chart rendering and

@@ -25,6 +25,15 @@ build_dir=${CODIFF_BUILD_DIR:-build}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir "$build_dir" ${label_filter[@]+"${label_filter[@]}"} --output-on-failure \
   -j"$(nproc)" --timeout 900
+# The Python client (client/python): installed offline into a throw-away
+# venv that sees Debian's python3-grpcio, its pytest suite against the real
+# server.
+py_venv=$(mktemp -d)
+trap 'rm -rf "$py_venv"' EXIT
+/usr/bin/python3 -m venv --system-site-packages "$py_venv"
+"$py_venv/bin/pip" install --no-build-isolation --no-index --no-cache-dir -q ./client/python
+CODIFF_SERVER_BIN="$build_dir/server/codiff-server" CODIFF_MODEL_BIN="$build_dir/tools/codiff-model" \
+  "$py_venv/bin/python" -m pytest -q -p no:cacheprovider client/python/tests
 # The models-only configuration (model library, codiff-model, model parity
 # tests; no gRPC/OpenCV/Prometheus): what scripts/device-check.sh builds
 # against a CUDA LibTorch, checked here against Debian's.

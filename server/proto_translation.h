@@ -11,31 +11,14 @@
 #include "core/image/image_output.h"
 #include "core/pipeline/restorer.h"
 #include "core/runtime/restore_flow.h"
+#include "core/runtime/served_model.h"
 #include "core/weights/model_folder.h"
 #include "server/server_config.h"
 
 namespace codiff::server {
 
-// What GetModelInfo reports; fixed once the model is loaded.
-struct ModelFacts {
-  std::string preset;
-  int64_t parameters = 0;
-  int64_t timestep = 0;
-  bool trained = false;
-  std::string provenance;
-  std::string model_dir;
-  int trained_qf_min = 0;  // 0 = not recorded
-  int trained_qf_max = 0;
-  std::vector<SourceFile> sources;  // imported models: what they were made from
-  // What RESTORE_MODE_UNSPECIFIED means for this model.
-  pipeline::RestoreMode default_mode = pipeline::RestoreMode::kPerceptual;
-  // model.yaml `perceptual: inert`: perceptual requests run fidelity.
-  bool perceptual_inert = false;
-  pipeline::TileConfig tiles;
-  int replicas = 0;
-  // Per replica: where its compute budget came from (PlanReplicaWorkingMemory).
-  std::vector<std::string> compute_memory;
-};
+// What GetModelInfo reports (core/runtime/served_model.h).
+using ModelFacts = runtime::ModelFacts;
 
 absl::StatusOr<image::EncodeOptions> ToEncodeOptions(const codiff::v1::RestoreOptions& options);
 // The output file's metadata policy and colour encoding.

@@ -19,17 +19,12 @@ std::string Bounded(const std::string& text, size_t limit) {
 }  // namespace
 
 std::string FormatRequestLog(const RequestLogRecord& r) {
-  nlohmann::json j = {{"event", "request"},
-                      {"id", Bounded(r.id, kMaxLoggedIdBytes)},
-                      {"method", r.method},
-                      {"bytes_in", r.bytes_in},
-                      {"bytes_out", r.bytes_out},
-                      {"pixels", r.pixels},
-                      {"tiles", r.tiles},
-                      {"queue_s", r.queue_seconds},
-                      {"compute_s", r.compute_seconds},
-                      {"total_s", r.total_seconds},
-                      {"status", r.code}};
+  nlohmann::json j = {{"event", "request"},         {"id", Bounded(r.id, kMaxLoggedIdBytes)},
+                      {"protocol", r.protocol},     {"method", r.method},
+                      {"bytes_in", r.bytes_in},     {"bytes_out", r.bytes_out},
+                      {"pixels", r.pixels},         {"tiles", r.tiles},
+                      {"queue_s", r.queue_seconds}, {"compute_s", r.compute_seconds},
+                      {"total_s", r.total_seconds}, {"status", r.code}};
   if (r.qf >= 0) j["qf"] = r.qf;
   const std::pair<const char*, double> stages[] = {{"cave_s", r.cave_seconds},
                                                    {"vae_encode_s", r.vae_encode_seconds},

@@ -11,6 +11,7 @@ namespace codiff::server {
 
 struct RequestLogRecord {
   std::string id;
+  std::string protocol = "grpc";  // "grpc" or "http"
   std::string method;
   int64_t bytes_in = 0;
   int64_t bytes_out = 0;

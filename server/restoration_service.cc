@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/image/image_format.h"
-#include "core/image/jpeg_header.h"
 #include "server/request_log.h"
 #include "server/restore_stream_call.h"
 #include "server/status_conversion.h"
@@ -47,8 +46,10 @@ Clock::time_point DeadlineOf(const grpc::CallbackServerContext& context) {
 // the in-flight slot.
 class RestorationService::Request {
  public:
-  Request(RestorationService* service, std::string method, std::string id, int64_t bytes_in)
+  Request(RestorationService* service, std::string protocol, std::string method, std::string id,
+          int64_t bytes_in)
       : service_(service), start_(Clock::now()) {
+    log_.protocol = std::move(protocol);
     log_.method = std::move(method);
     log_.id = std::move(id);
     log_.bytes_in = bytes_in;
@@ -62,18 +63,17 @@ class RestorationService::Request {
     return status;
   }
 
-  grpc::Status Done(const absl::Status& status) {
-    grpc::Status grpc_status = ToGrpcStatus(status);
+  const absl::Status& Done(const absl::Status& status) {
     log_.total_seconds = Seconds(Clock::now() - start_);
-    log_.code = GrpcCodeName(grpc_status.error_code());
-    log_.message = grpc_status.error_message();
-    service_->metrics_->RecordRequest(log_.method, log_.code, log_.total_seconds);
+    log_.code = CodeName(status.code());
+    log_.message = std::string(status.message());
+    service_->metrics_->RecordRequest(log_.protocol, log_.method, log_.code, log_.total_seconds);
     if (service_->config_.log_requests) WriteRequestLog(log_);
     if (has_slot_) {
       service_->in_flight_.fetch_sub(1);
       service_->metrics_->in_flight().Decrement();
     }
-    return grpc_status;
+    return status;
   }
 
  private:
@@ -111,15 +111,15 @@ absl::Status RestorationService::TakeSlot() {
 
 void RestorationService::RunRestore(const v1::RestoreRequest& request,
                                     v1::RestoreResponse* response, Expiry expiry,
-                                    const std::string& method,
-                                    std::function<void(grpc::Status)> reply) {
+                                    const std::string& protocol, const std::string& method,
+                                    Reply reply) {
   // An id is the caller's label, echoed and logged: bounded, so a request
   // cannot make the server write a megabyte into one log line.
   const bool id_too_long = request.id().size() > kMaxRequestIdBytes;
   std::string id = request.id().empty() ? absl::StrCat("r", next_id_.fetch_add(1))
                    : id_too_long        ? absl::StrCat(request.id().substr(0, 32), "...")
                                         : request.id();
-  auto call = std::make_shared<Request>(this, method, id, request.image().size());
+  auto call = std::make_shared<Request>(this, protocol, method, id, request.image().size());
   if (!id_too_long) response->set_id(request.id());
   auto finish = [call, reply, response](const absl::Status& status) {
     if (!status.ok()) {
@@ -183,7 +183,8 @@ grpc::ServerUnaryReactor* RestorationService::Restore(grpc::CallbackServerContex
                                                       v1::RestoreResponse* response) {
   auto* call = new UnaryCall();
   Expiry expiry{DeadlineOf(*context), [call] { return call->cancelled(); }};
-  RunRestore(*request, response, expiry, "Restore", [call](grpc::Status s) { call->Finish(s); });
+  RunRestore(*request, response, expiry, "grpc", "Restore",
+             [call](const absl::Status& s) { call->Finish(ToGrpcStatus(s)); });
   return call;
 }
 
@@ -197,63 +198,67 @@ grpc::ServerUnaryReactor* RestorationService::EstimateQF(grpc::CallbackServerCon
                                                          v1::EstimateQFResponse* response) {
   auto* reactor = new UnaryCall();
   Expiry expiry{DeadlineOf(*context), [reactor] { return reactor->cancelled(); }};
-  auto call = std::make_shared<Request>(
-      this, "EstimateQF", absl::StrCat("q", next_id_.fetch_add(1)), request->image().size());
-  auto finish = [call, reactor, response](const absl::Status& status) {
-    if (!status.ok()) response->Clear();
-    reactor->Finish(call->Done(status));
-  };
-  if (absl::Status slot = call->TakeSlot(); !slot.ok()) {
-    finish(slot);
-    return reactor;
-  }
-  auto admission = flow_->AdmitEstimate(request->image(), expiry, call->start());
-  if (!admission.ok()) {
-    finish(admission.status());
-    return reactor;
-  }
-  flow_->RunEstimate(
-      *admission, request->image(), expiry,
-      [this, request, response, call, finish](absl::StatusOr<runtime::QfOutput> out) {
-        if (!out.ok()) return finish(out.status());
-        metrics_->compute_duration().Observe(out->compute_seconds);
-        call->log().pixels = out->pixels;
-        call->log().qf = out->predicted_qf;
-        call->log().compute_seconds = out->compute_seconds;
-        response->set_width(out->width);
-        response->set_height(out->height);
-        response->set_format(image::ImageFormatName(out->format));
-        response->set_predicted_qf(out->predicted_qf);
-        response->set_color_profile(out->color_profile);
-        if (out->format == image::ImageFormat::kJpeg) {
-          auto header = image::ParseJpegHeader(request->image(), image::JpegParseMode::kHeaderOnly);
-          if (header.ok()) {
-            response->set_has_header_qf(header->has_qf);
-            response->set_header_qf(header->qf);
-            response->set_header_qf_exact(header->qf_exact);
-            response->set_header_qf_distance(header->qf_distance);
-            response->set_subsampling(header->subsampling);
-            response->set_progressive(header->progressive);
-          }
-        }
-        finish(absl::OkStatus());
-      });
+  RunEstimate(*request, response, expiry, "grpc",
+              [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
+}
+
+void RestorationService::RunEstimate(const v1::EstimateQFRequest& request,
+                                     v1::EstimateQFResponse* response, Expiry expiry,
+                                     const std::string& protocol, Reply reply) {
+  auto call =
+      std::make_shared<Request>(this, protocol, "EstimateQF",
+                                absl::StrCat("q", next_id_.fetch_add(1)), request.image().size());
+  auto finish = [call, reply, response](const absl::Status& status) {
+    if (!status.ok()) response->Clear();
+    reply(call->Done(status));
+  };
+  if (absl::Status slot = call->TakeSlot(); !slot.ok()) return finish(slot);
+  auto admission = flow_->AdmitEstimate(request.image(), expiry, call->start());
+  if (!admission.ok()) return finish(admission.status());
+  flow_->RunEstimate(*admission, request.image(), expiry,
+                     [this, response, call, finish](absl::StatusOr<runtime::QfOutput> out) {
+                       if (!out.ok()) return finish(out.status());
+                       metrics_->compute_duration().Observe(out->compute_seconds);
+                       call->log().pixels = out->pixels;
+                       call->log().qf = out->predicted_qf;
+                       call->log().compute_seconds = out->compute_seconds;
+                       response->set_width(out->width);
+                       response->set_height(out->height);
+                       response->set_format(image::ImageFormatName(out->format));
+                       response->set_predicted_qf(out->predicted_qf);
+                       response->set_color_profile(out->color_profile);
+                       response->set_has_header_qf(out->has_header_qf);
+                       response->set_header_qf(out->header_qf);
+                       response->set_header_qf_exact(out->header_qf_exact);
+                       response->set_header_qf_distance(out->header_qf_distance);
+                       response->set_subsampling(out->subsampling);
+                       response->set_progressive(out->progressive);
+                       finish(absl::OkStatus());
+                     });
 }
 
 grpc::ServerUnaryReactor* RestorationService::GetModelInfo(grpc::CallbackServerContext* context,
                                                            const v1::GetModelInfoRequest*,
                                                            v1::GetModelInfoResponse* response) {
   auto* reactor = context->DefaultReactor();
-  Request call(this, "GetModelInfo", absl::StrCat("i", next_id_.fetch_add(1)), 0);
-  if (!ready_.load()) {
-    reactor->Finish(call.Done(absl::UnavailableError("the model is still loading")));
-    return reactor;
-  }
+  reactor->Finish(ToGrpcStatus(ModelInfo("grpc", response)));
+  return reactor;
+}
+
+void RestorationService::RecordRefusal(const std::string& protocol, const std::string& method,
+                                       int64_t bytes_in, const absl::Status& status) {
+  Request call(this, protocol, method, absl::StrCat("h", next_id_.fetch_add(1)), bytes_in);
+  call.Done(status);
+}
+
+absl::Status RestorationService::ModelInfo(const std::string& protocol,
+                                           v1::GetModelInfoResponse* response) {
+  Request call(this, protocol, "GetModelInfo", absl::StrCat("i", next_id_.fetch_add(1)), 0);
+  if (!ready_.load()) return call.Done(absl::UnavailableError("the model is still loading"));
   FillModelInfo(facts_, config_, response);
   response->set_server_version(CODIFF_VERSION);
-  reactor->Finish(call.Done(absl::OkStatus()));
-  return reactor;
+  return call.Done(absl::OkStatus());
 }
 
 }  // namespace codiff::server

@@ -1,6 +1,9 @@
 // codiff.v1.Restoration on the gRPC callback API. Handlers translate protos
 // and count calls; the work itself (admission by cost, decode, tiles,
-// batching, encode) is runtime::RestoreFlow's.
+// batching, encode) is runtime::RestoreFlow's. The HTTP front end
+// (server/http_api.h) calls the same RunRestore / RunEstimate / ModelInfo
+// with its protocol's name, so both share one in-flight count, drain, log
+// and set of metrics.
 #pragma once
 
 #include <atomic>
@@ -29,6 +32,8 @@ class RestorationService final : public codiff::v1::Restoration::CallbackService
   // From now on new work is answered UNAVAILABLE; admitted work goes on.
   void StartDraining();
   int in_flight() const { return in_flight_.load(); }
+  // Loaded and not draining: what a readiness probe reports.
+  bool serving() const { return ready_.load() && !draining_.load(); }
 
   grpc::ServerUnaryReactor* Restore(grpc::CallbackServerContext* context,
                                     const codiff::v1::RestoreRequest* request,
@@ -43,11 +48,20 @@ class RestorationService final : public codiff::v1::Restoration::CallbackService
                                          codiff::v1::GetModelInfoResponse* response) override;
 
   // Restores one image; `request` and `response` must stay valid until
-  // `reply` runs (exactly once, on some thread). Public for RestoreStream's
-  // reactor.
+  // `reply` runs (exactly once, on some thread). `protocol` ("grpc",
+  // "http") labels the metrics and the log line.
+  using Reply = std::function<void(const absl::Status&)>;
   void RunRestore(const codiff::v1::RestoreRequest& request, codiff::v1::RestoreResponse* response,
-                  Expiry expiry, const std::string& method,
-                  std::function<void(grpc::Status)> reply);
+                  Expiry expiry, const std::string& protocol, const std::string& method,
+                  Reply reply);
+  void RunEstimate(const codiff::v1::EstimateQFRequest& request,
+                   codiff::v1::EstimateQFResponse* response, Expiry expiry,
+                   const std::string& protocol, Reply reply);
+  absl::Status ModelInfo(const std::string& protocol, codiff::v1::GetModelInfoResponse* response);
+  // A request its front end refused before it could be run (a query that
+  // does not parse): logged and counted like any other.
+  void RecordRefusal(const std::string& protocol, const std::string& method, int64_t bytes_in,
+                     const absl::Status& status);
 
  private:
   class Request;  // per-request bookkeeping: timing, log record, in-flight slot

@@ -6,6 +6,7 @@
 #include <queue>
 
 #include "server/restoration_service.h"
+#include "server/status_conversion.h"
 
 namespace codiff::server {
 namespace {
@@ -33,12 +34,12 @@ class StreamCall : public grpc::ServerBidiReactor<v1::RestoreRequest, v1::Restor
       ++pending_;
     }
     Expiry expiry{deadline_, [this] { return cancelled_.load(); }};
-    service_->RunRestore(*request, response.get(), expiry, "RestoreStream",
-                         [this, request, response](grpc::Status status) {
+    service_->RunRestore(*request, response.get(), expiry, "grpc", "RestoreStream",
+                         [this, request, response](const absl::Status& status) {
                            if (!status.ok()) {
                              auto* error = response->mutable_error();
-                             error->set_code(status.error_code());
-                             error->set_message(status.error_message());
+                             error->set_code(static_cast<int>(ToGrpcStatus(status).error_code()));
+                             error->set_message(std::string(status.message()));
                            }
                            Enqueue(response);
                          });

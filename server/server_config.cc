@@ -40,6 +40,7 @@ absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
   RETURN_IF_ERROR(CheckKeys(root, "config",
                             {"listen",
                              "metrics_listen",
+                             "http_listen",
                              "model_dir",
                              "devices",
                              "replicas_per_device",
@@ -59,9 +60,11 @@ absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
                              "tls",
                              "reflection",
                              "metrics_http",
+                             "http",
                              "auth"}));
   Read(root, "listen", &c->listen);
   Read(root, "metrics_listen", &c->metrics_listen);
+  Read(root, "http_listen", &c->http_listen);
   Read(root, "model_dir", &c->model_dir);
   Read(root, "devices", &c->devices);
   Read(root, "replicas_per_device", &c->replicas_per_device);
@@ -83,6 +86,17 @@ absl::Status ParseYaml(const YAML::Node& root, ServerConfig* c) {
     Read(m, "max_connections", &c->metrics_http.max_connections);
     Read(m, "request_timeout_seconds", &c->metrics_http.request_timeout_seconds);
     Read(m, "max_request_bytes", &c->metrics_http.max_request_bytes);
+  }
+  if (const auto h = root["http"]) {
+    RETURN_IF_ERROR(CheckKeys(h, "http",
+                              {"max_connections", "header_timeout_seconds", "body_timeout_seconds",
+                               "idle_timeout_seconds", "max_header_bytes", "io_threads"}));
+    Read(h, "max_connections", &c->http.max_connections);
+    Read(h, "header_timeout_seconds", &c->http.header_timeout_seconds);
+    Read(h, "body_timeout_seconds", &c->http.body_timeout_seconds);
+    Read(h, "idle_timeout_seconds", &c->http.idle_timeout_seconds);
+    Read(h, "max_header_bytes", &c->http.max_header_bytes);
+    Read(h, "io_threads", &c->http.io_threads);
   }
   if (const auto a = root["auth"]) {
     RETURN_IF_ERROR(CheckKeys(a, "auth", {"token_file", "exempt_services"}));
@@ -148,7 +162,8 @@ absl::StatusOr<ServerConfig> ConfigFromCommandLine(int argc, char** argv) {
     }
     if (name == "config") {
       config_path = value;
-    } else if (name == "listen" || name == "metrics_listen" || name == "model") {
+    } else if (name == "listen" || name == "metrics_listen" || name == "http_listen" ||
+               name == "model") {
       flags.emplace_back(name, value);
     } else {
       return absl::InvalidArgumentError("unknown flag --" + name);
@@ -161,6 +176,7 @@ absl::StatusOr<ServerConfig> ConfigFromCommandLine(int argc, char** argv) {
   for (const auto& [name, value] : flags) {
     if (name == "listen") config.listen = value;
     if (name == "metrics_listen") config.metrics_listen = value;
+    if (name == "http_listen") config.http_listen = value;
     if (name == "model") config.model_dir = value;
   }
   if (config.model_dir.empty()) config.model_dir = DefaultModelDir();
@@ -182,6 +198,8 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
     return bad("listen must be HOST:PORT");
   if (c.metrics_listen.empty() || c.metrics_listen.find(':') == std::string::npos)
     return bad("metrics_listen must be HOST:PORT");
+  if (!c.http_listen.empty() && c.http_listen.find(':') == std::string::npos)
+    return bad("http_listen must be HOST:PORT, or empty to turn HTTP off");
   if (c.devices.empty()) return bad("devices must name at least one device");
   for (const std::string& name : c.devices) {
     auto device = runtime::ParseDevice(name);
@@ -221,6 +239,16 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
     return bad("metrics_http.request_timeout_seconds must be in (0, 300]");
   if (c.metrics_http.max_request_bytes < 64 || c.metrics_http.max_request_bytes > (1 << 20))
     return bad("metrics_http.max_request_bytes must be 64..1048576");
+  if (c.http.max_connections < 1 || c.http.max_connections > 65536)
+    return bad("http.max_connections must be 1..65536");
+  for (double t :
+       {c.http.header_timeout_seconds, c.http.body_timeout_seconds, c.http.idle_timeout_seconds}) {
+    if (!(t > 0 && t <= 3600))
+      return bad("http.header_, body_ and idle_timeout_seconds must be in (0, 3600]");
+  }
+  if (c.http.max_header_bytes < 1024 || c.http.max_header_bytes > (1 << 20))
+    return bad("http.max_header_bytes must be 1024..1048576");
+  if (c.http.io_threads < 1 || c.http.io_threads > 64) return bad("http.io_threads must be 1..64");
   if (c.tls.cert_file.empty() != c.tls.key_file.empty())
     return bad("tls.cert_file and tls.key_file go together");
   if (!c.tls.client_ca_file.empty() && !c.tls.enabled())

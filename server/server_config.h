@@ -53,6 +53,18 @@ struct MetricsHttpConfig {
   int max_request_bytes = 8192;        // request line + headers
 };
 
+// The HTTP/1.1 front end (http_listen): the same API as gRPC with raw image
+// bytes in and out (server/http_api.h), health and /metrics. Every bound
+// keeps a hostile client to a file descriptor and a few kilobytes.
+struct HttpConfig {
+  int max_connections = 512;           // open at once; more are answered 503 and closed
+  double header_timeout_seconds = 10;  // whole request head, however it trickles
+  double body_timeout_seconds = 120;   // whole body, once the head is in
+  double idle_timeout_seconds = 30;    // keep-alive wait for the next request
+  int max_header_bytes = 16384;        // request line + headers
+  int io_threads = 2;                  // event loops (the work runs on the work pool)
+};
+
 // Optional bearer-token authentication (server/auth_interceptor.h).
 struct AuthConfig {
   // One token per line (blank lines and lines starting with # are skipped).
@@ -66,6 +78,8 @@ struct AuthConfig {
 struct ServerConfig {
   std::string listen = "0.0.0.0:50051";
   std::string metrics_listen = "0.0.0.0:9090";
+  // HTTP/1.1 front end (server/http_api.h); empty: off.
+  std::string http_listen = "0.0.0.0:8080";
   std::string model_dir;  // empty: the bundled default (see DefaultModelDir)
   // "cpu", "cuda:0", ...; one inference thread per replica per device.
   std::vector<std::string> devices = {"cpu"};
@@ -96,6 +110,7 @@ struct ServerConfig {
   bool reflection = false;
   TlsConfig tls;
   MetricsHttpConfig metrics_http;
+  HttpConfig http;
   AuthConfig auth;
 };
 
@@ -107,7 +122,7 @@ std::string DefaultModelDir();
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
 
 // Parses `codiff-server [--config FILE] [--listen H:P] [--metrics_listen H:P]
-// [--model DIR]`; flags override the file. Returns NotFound("help") for -h.
+// [--http_listen H:P] [--model DIR]`; flags override the file. Returns NotFound("help") for -h.
 absl::StatusOr<ServerConfig> ConfigFromCommandLine(int argc, char** argv);
 
 absl::Status ValidateServerConfig(const ServerConfig& config);
@@ -116,6 +131,6 @@ void ResolveDeviceDefaults(ServerConfig* config);
 
 inline constexpr char kServerUsage[] =
     "usage: codiff-server [--config FILE] [--listen HOST:PORT] "
-    "[--metrics_listen HOST:PORT] [--model DIR]\n";
+    "[--metrics_listen HOST:PORT] [--http_listen HOST:PORT|\"\"] [--model DIR]\n";
 
 }  // namespace codiff::server

@@ -1,5 +1,6 @@
-// codiff-server: loads a CODiff model folder and serves codiff.v1 over gRPC,
-// with Prometheus metrics on a separate port.
+// codiff-server: loads a CODiff model folder and serves codiff.v1 over gRPC
+// and HTTP/1.1 (server/http_api.h), with Prometheus metrics on a separate
+// port.
 //
 // Start-up order matters for orchestrators: the port opens first with the
 // readiness service NOT_SERVING (liveness is SERVING), the model loads and
@@ -24,14 +25,12 @@
 
 #include "core/runtime/cpu_quota.h"
 #include "core/runtime/device.h"
-#include "core/runtime/device_memory.h"
-#include "core/runtime/memory_limit.h"
-#include "core/runtime/restore_flow.h"
-#include "core/runtime/tile_batcher.h"
+#include "core/runtime/served_model.h"
 #include "core/util/status_macros.h"
-#include "core/weights/model_folder.h"
 #include "server/auth_interceptor.h"
 #include "server/bearer_tokens.h"
+#include "server/http_api.h"
+#include "server/http_front_end.h"
 #include "server/malformed_request_interceptor.h"
 #include "server/restoration_service.h"
 #include "server/server_config.h"
@@ -40,9 +39,6 @@
 
 namespace codiff::server {
 namespace {
-
-using runtime::BatcherOptions;
-using runtime::TileBatcher;
 
 // The named readiness service; "" is liveness.
 constexpr char kReadinessService[] = "codiff.v1.Restoration";
@@ -87,129 +83,26 @@ class WithoutReflection : public grpc::ServerBuilderOption {
   }
 };
 
-struct LoadedReplicas {
-  std::vector<std::unique_ptr<pipeline::Restorer>> restorers;
-  ModelFacts facts;
-  // What the replicas' largest model calls need above their weights
-  // (Restorer::PeakWorkingBytes), kept out of the requests' budget.
-  int64_t working_reserve = 0;
-};
-
-// limits.max_memory_bytes, or 80% of the cgroup's (or machine's) memory.
-int64_t MemoryLimitOf(const ServerConfig& config) {
-  return config.limits.max_memory_bytes > 0 ? config.limits.max_memory_bytes
-                                            : runtime::AvailableMemoryBytes() / 10 * 8;
-}
-
-absl::StatusOr<LoadedReplicas> LoadReplicas(const ServerConfig& config) {
-  LoadedReplicas out;
-  ASSIGN_OR_RETURN(pipeline::InferenceStrategy strategy,
-                   pipeline::ParseInferenceStrategy(config.strategy));
-  struct Replica {
-    torch::Device device;
-    LoadedModel model;
-  };
-  std::vector<Replica> loaded;
-  for (const auto& name : config.devices) {
-    ASSIGN_OR_RETURN(torch::Device device, runtime::ParseDevice(name));
-    ASSIGN_OR_RETURN(torch::ScalarType dtype, runtime::ParseComputeDtype(config.dtype, device));
-    for (int r = 0; r < config.replicas_per_device; ++r) {
-      ModelLoadOptions load;
-      load.device = device;
-      load.dtype = dtype;
-      ASSIGN_OR_RETURN(LoadedModel model, LoadModelFolder(config.model_dir, load));
-      loaded.push_back({device, std::move(model)});
-    }
-  }
-  // Half of what the weights leave in host memory goes to the CPU replicas'
-  // compute (they run at once), half to the admitted requests' images and
-  // tiles. A GPU replica's compute is bounded by its GPU's free memory.
-  const int64_t left = MemoryLimitOf(config) - runtime::ResidentBytes();
-  std::vector<torch::Device> devices;
-  for (const Replica& replica : loaded) devices.push_back(replica.device);
-  const runtime::ReplicaWorkingMemory working =
-      runtime::PlanReplicaWorkingMemory(devices, std::max<int64_t>(left / 2, 1));
-  out.facts.compute_memory = working.sources;
-  for (size_t i = 0; i < loaded.size(); ++i) {
-    Replica& replica = loaded[i];
-    LoadedModel& model = replica.model;
-    if (out.restorers.empty()) {
-      int64_t parameters = 0;
-      for (const auto& p : model.generator->parameters()) parameters += p.numel();
-      const auto& arch = model.generator->architecture();
-      out.facts.preset = arch.preset;
-      out.facts.parameters = parameters;
-      out.facts.timestep = arch.timestep;
-      out.facts.trained = model.provenance.trained;
-      out.facts.provenance = model.provenance.description;
-      out.facts.model_dir = config.model_dir;
-      out.facts.trained_qf_min = model.provenance.trained_qf_min;
-      out.facts.trained_qf_max = model.provenance.trained_qf_max;
-      out.facts.sources = model.provenance.sources;
-      out.facts.perceptual_inert = model.provenance.perceptual_inert;
-      out.facts.default_mode = model.provenance.default_mode == "fidelity"
-                                   ? pipeline::RestoreMode::kFidelity
-                                   : pipeline::RestoreMode::kPerceptual;
-    }
-    pipeline::RestorerConfig rc;
-    rc.device = replica.device;
-    rc.strategy = strategy;
-    if (config.tile_size > 0) {
-      rc.tiles.tile_size = config.tile_size;
-      rc.tiles.overlap = config.tile_overlap >= 0 ? config.tile_overlap : config.tile_size / 8;
-    }
-    rc.max_batch_tiles = config.batching.max_batch_size;
-    rc.max_jpeg_quality = model.provenance.trained_qf_max;
-    rc.working_memory_bytes = working.bytes[i];
-    out.restorers.push_back(std::make_unique<pipeline::Restorer>(model.generator, rc));
-    out.working_reserve += replica.device.is_cpu() ? out.restorers.back()->PeakWorkingBytes() : 0;
-  }
-  out.facts.tiles = out.restorers.front()->default_tiles();
-  out.facts.replicas = static_cast<int>(out.restorers.size());
-  return out;
-}
-
-// The request flow's limits. Called after warm-up, so the memory the model
-// and its working memory hold is known: requests get the rest of
-// max_memory_bytes.
-absl::StatusOr<runtime::FlowConfig> FlowConfigFor(const ServerConfig& config,
-                                                  int64_t working_reserve) {
-  runtime::FlowConfig flow;
-  flow.image_limits.max_bytes = static_cast<uint64_t>(config.limits.max_message_bytes);
-  flow.image_limits.max_pixels = static_cast<uint64_t>(config.limits.max_pixels);
-  flow.image_limits.max_side = config.limits.max_side;
-  flow.max_tile_size = config.limits.max_tile_size;
-  const int64_t total = MemoryLimitOf(config);
-  const int64_t resident = runtime::ResidentBytes();
-  flow.memory_budget_bytes = total - resident - working_reserve;
-  LogEvent({{"event", "memory_budget"},
-            {"max_memory_bytes", total},
-            {"resident_after_warmup", resident},
-            {"compute_reserve", working_reserve},
-            {"for_requests", flow.memory_budget_bytes}});
-  if (flow.memory_budget_bytes < (64ll << 20)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("limits.max_memory_bytes (", total, ") leaves ", flow.memory_budget_bytes,
-                     " bytes for requests after the model took ", resident, " and its compute ",
-                     working_reserve, " bytes; at least 64 MB are needed: raise it"));
-  }
-  return flow;
-}
-
-// One small tile per mode: enough to fault in the weights and initialise the
-// allocator and kernels, without running a full batch of full tiles (which
-// took half a minute on 2 CPU cores).
-absl::Status WarmUp(const LoadedReplicas& replicas) {
-  for (const auto& r : replicas.restorers) {
-    const int side = std::min(256, r->default_tiles().tile_size);
-    auto tiles = torch::full({1, 3, side, side}, 0.5f);
-    std::vector<std::optional<uint64_t>> seeds(1);
-    for (auto mode : {pipeline::RestoreMode::kPerceptual, pipeline::RestoreMode::kFidelity}) {
-      auto out = r->RunTiles(tiles, mode, seeds);
-      if (!out.ok()) return out.status();
-    }
-  }
-  return absl::OkStatus();
+runtime::ServedModelConfig ServedModelConfigOf(const ServerConfig& config) {
+  runtime::ServedModelConfig m;
+  m.model_dir = config.model_dir;
+  m.devices = config.devices;
+  m.replicas_per_device = config.replicas_per_device;
+  m.dtype = config.dtype;
+  m.strategy = config.strategy;
+  m.tile_size = config.tile_size;
+  m.tile_overlap = config.tile_overlap;
+  m.batching.max_batch_size = config.batching.max_batch_size;
+  m.batching.max_queue_delay =
+      std::chrono::microseconds(static_cast<int64_t>(config.batching.max_queue_delay_ms * 1000));
+  m.batching.max_queue_size = config.batching.max_queue_size;
+  m.image_limits.max_bytes = static_cast<uint64_t>(config.limits.max_message_bytes);
+  m.image_limits.max_pixels = static_cast<uint64_t>(config.limits.max_pixels);
+  m.image_limits.max_side = config.limits.max_side;
+  m.max_tile_size = config.limits.max_tile_size;
+  m.max_memory_bytes = config.limits.max_memory_bytes;
+  m.warmup = config.warmup;
+  return m;
 }
 
 int Serve(int argc, char** argv) {
@@ -250,14 +143,7 @@ int Serve(int argc, char** argv) {
   }
 
   WorkPool pool(config.worker_threads);
-  BatcherOptions batcher_options;
-  batcher_options.max_batch_size = config.batching.max_batch_size;
-  batcher_options.max_queue_delay =
-      std::chrono::microseconds(static_cast<int64_t>(config.batching.max_queue_delay_ms * 1000));
-  batcher_options.max_queue_size = config.batching.max_queue_size;
-  auto batcher = std::make_unique<TileBatcher>(batcher_options, &metrics);
   RestorationService service(config, &metrics);
-  std::unique_ptr<runtime::RestoreFlow> flow;
 
   auto credentials = Credentials(config.tls);
   if (!credentials.ok()) {
@@ -311,41 +197,64 @@ int Serve(int argc, char** argv) {
   }
   auto* health = server->GetHealthCheckService();
   health->SetServingStatus(kReadinessService, false);
+  // The HTTP front end answers plaintext only: with TLS configured it stays
+  // off, so that no one reaches the API past the certificate (terminate TLS
+  // in front of it, e.g. at the ingress, to serve HTTP as well).
+  HttpApi http_api(&service, &metrics, config, tokens);
+  std::unique_ptr<HttpFrontEnd> http_server;
+  if (!config.http_listen.empty() && !config.tls.enabled()) {
+    HttpFrontEndOptions http_options;
+    http_options.max_connections = config.http.max_connections;
+    auto ms = [](double seconds) {
+      return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    };
+    http_options.header_timeout = ms(config.http.header_timeout_seconds);
+    http_options.body_timeout = ms(config.http.body_timeout_seconds);
+    http_options.idle_timeout = ms(config.http.idle_timeout_seconds);
+    http_options.max_header_bytes = static_cast<uint32_t>(config.http.max_header_bytes);
+    http_options.io_threads = config.http.io_threads;
+    auto started = HttpFrontEnd::Start(
+        config.http_listen, [&http_api](const HttpRequest& head) { return http_api.Route(head); },
+        http_options);
+    if (!started.ok()) {
+      std::fprintf(stderr, "codiff-server: %s\n", std::string(started.status().message()).c_str());
+      server->Shutdown();
+      return 1;
+    }
+    http_server = *std::move(started);
+  } else if (!config.http_listen.empty()) {
+    LogEvent({{"event", "http_off"},
+              {"reason", "tls is configured and the HTTP front end serves plaintext only"}});
+  }
   const auto metric_ports = metrics.listening_ports();
   LogEvent({{"event", "listening"},
             {"grpc_port", port},
+            {"http_port", http_server ? http_server->port() : 0},
             {"metrics_port", metric_ports.empty() ? 0 : metric_ports.front()},
             {"tls", config.tls.enabled()},
             {"auth", config.auth.enabled()},
             {"reflection", config.reflection}});
 
   const auto load_start = Clock::now();
-  auto replicas = LoadReplicas(config);
-  absl::Status warm = replicas.ok() && config.warmup ? WarmUp(*replicas) : replicas.status();
-  if (!warm.ok()) {
+  auto loaded = runtime::ServedModel::Load(
+      ServedModelConfigOf(config),
+      [&pool](std::function<void()> task) { pool.Post(std::move(task)); }, &metrics);
+  if (!loaded.ok()) {
     std::fprintf(stderr, "codiff-server: cannot load model %s: %s\n", config.model_dir.c_str(),
-                 std::string(warm.message()).c_str());
+                 std::string(loaded.status().message()).c_str());
     server->Shutdown();
     return 1;
   }
-  metrics.SetModelInfo(replicas->facts.preset, config.devices.front(), replicas->facts.trained);
-  const pipeline::Restorer* preparer = replicas->restorers.front().get();
-  ModelFacts facts = replicas->facts;
-  auto flow_config = FlowConfigFor(config, replicas->working_reserve);
-  if (!flow_config.ok()) {
-    std::fprintf(stderr, "codiff-server: %s\n",
-                 std::string(flow_config.status().message()).c_str());
-    server->Shutdown();
-    return 1;
-  }
-  flow = std::make_unique<runtime::RestoreFlow>(
-      *flow_config, batcher.get(),
-      [&pool](std::function<void()> task) { pool.Post(std::move(task)); });
-  flow->SetPreparer(preparer);
-  // model.yaml `perceptual: inert`: perceptual requests run the fidelity path.
-  flow->SetPerceptualInert(facts.perceptual_inert);
-  batcher->Start(std::move(replicas->restorers));
-  service.SetReady(facts, flow.get());
+  std::unique_ptr<runtime::ServedModel> model = *std::move(loaded);
+  const runtime::MemoryPlan& plan = model->memory();
+  LogEvent({{"event", "memory_budget"},
+            {"max_memory_bytes", plan.max_memory_bytes},
+            {"resident_after_warmup", plan.resident_after_warmup},
+            {"compute_reserve", plan.compute_reserve},
+            {"for_requests", plan.for_requests}});
+  const ModelFacts& facts = model->facts();
+  metrics.SetModelInfo(facts.preset, config.devices.front(), facts.trained);
+  service.SetReady(facts, &model->flow());
   health->SetServingStatus(kReadinessService, true);
   LogEvent({{"event", "serving"},
             {"model", config.model_dir},
@@ -354,7 +263,7 @@ int Serve(int argc, char** argv) {
             {"parameters", facts.parameters},
             {"trained", facts.trained},
             {"tile_size", facts.tiles.tile_size},
-            {"strategy", pipeline::InferenceStrategyName(preparer->strategy())},
+            {"strategy", model->strategy()},
             {"dtype", config.dtype},
             {"libtorch", runtime::LibTorchBuild()},
             {"replicas", facts.replicas},
@@ -389,7 +298,8 @@ int Serve(int argc, char** argv) {
     std::_Exit(0);
   }
   server->Wait();
-  batcher.reset();
+  http_server.reset();
+  model.reset();
   return 0;
 }
 

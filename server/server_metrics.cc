@@ -1,5 +1,9 @@
 #include "server/server_metrics.h"
 
+#include <prometheus/text_serializer.h>
+
+#include "absl/strings/str_cat.h"
+
 namespace codiff::server {
 namespace {
 
@@ -103,19 +107,50 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
 }
 
 absl::Status ServerMetrics::Expose(const std::string& listen, const MetricsHttpOptions& options) {
-  auto server = MetricsHttpServer::Start(listen, registry_, options);
-  if (!server.ok()) return server.status();
+  HttpFrontEndOptions http;
+  http.max_connections = options.max_connections;
+  http.header_timeout = options.request_timeout;
+  http.body_timeout = options.request_timeout;
+  http.idle_timeout = options.request_timeout;
+  http.max_header_bytes = static_cast<uint32_t>(options.max_request_bytes);
+  http.io_threads = 1;
+  auto router = [this](const HttpRequest& head) -> std::variant<HttpRoute, HttpResponse> {
+    HttpResponse r;
+    r.close = true;  // one request per connection: scrapes never wait on a kept-alive idle one
+    r.content_type = "text/plain; charset=utf-8";
+    if (head.method != "GET" && head.method != "HEAD") {
+      r.status = 405;
+      r.headers.emplace_back("Allow", "GET, HEAD");
+      r.body = "GET only\n";
+    } else if (head.path != "/metrics") {
+      r.status = 404;
+      r.body = "metrics are at /metrics\n";
+    } else {
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      if (head.method == "GET") r.body = Exposition();
+    }
+    return r;
+  };
+  auto server = HttpFrontEnd::Start(listen, router, http);
+  if (!server.ok()) {
+    return absl::Status(server.status().code(),
+                        absl::StrCat("metrics endpoint: ", server.status().message()));
+  }
   exposer_ = *std::move(server);
   return absl::OkStatus();
+}
+
+std::string ServerMetrics::Exposition() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
 std::vector<int> ServerMetrics::listening_ports() const {
   return exposer_ ? std::vector<int>{exposer_->port()} : std::vector<int>{};
 }
 
-void ServerMetrics::RecordRequest(const std::string& method, const std::string& code,
-                                  double seconds) {
-  requests_->Add({{"method", method}, {"code", code}}).Increment();
+void ServerMetrics::RecordRequest(const std::string& protocol, const std::string& method,
+                                  const std::string& code, double seconds) {
+  requests_->Add({{"protocol", protocol}, {"method", method}, {"code", code}}).Increment();
   Histogram* histogram;
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -3,6 +3,7 @@
 // scraping never competes with the gRPC port.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,23 +19,38 @@
 #include "absl/status/status.h"
 #include "core/models/one_step_generator.h"
 #include "core/runtime/batch_observer.h"
-#include "server/metrics_http_server.h"
+#include "server/http_front_end.h"
 
 namespace codiff::server {
+
+// The metrics endpoint's bounds (metrics_http in the config). It is served
+// by the same HTTP front end as the API (server/http_front_end.h), one
+// request per connection.
+struct MetricsHttpOptions {
+  int max_connections = 256;
+  // The whole exchange: the request head, then the answer's write.
+  std::chrono::milliseconds request_timeout{5000};
+  int max_request_bytes = 8192;
+};
 
 class ServerMetrics : public runtime::BatchObserver {
  public:
   ServerMetrics();
 
-  // Starts the HTTP endpoint on HOST:PORT (serves /metrics).
+  // Starts the HTTP endpoint on HOST:PORT (serves /metrics; 404 elsewhere,
+  // 405 for other methods).
   absl::Status Expose(const std::string& listen, const MetricsHttpOptions& options = {});
   // The bound ports (useful with port 0).
   std::vector<int> listening_ports() const;
 
-  // One finished RPC (or stream message): method is "Restore",
-  // "RestoreStream", "EstimateQF" or "GetModelInfo"; code is the gRPC code
-  // name ("OK", "INVALID_ARGUMENT", ...).
-  void RecordRequest(const std::string& method, const std::string& code, double seconds);
+  // One finished request (an RPC, a stream message or an HTTP request):
+  // protocol is "grpc" or "http"; method is "Restore", "RestoreStream",
+  // "EstimateQF" or "GetModelInfo"; code is the gRPC code name ("OK",
+  // "INVALID_ARGUMENT", ...), whatever the protocol.
+  void RecordRequest(const std::string& protocol, const std::string& method,
+                     const std::string& code, double seconds);
+  // The text exposition of every metric (what /metrics serves).
+  std::string Exposition() const;
 
   void SetModelInfo(const std::string& preset, const std::string& device, bool trained);
 
@@ -67,7 +83,7 @@ class ServerMetrics : public runtime::BatchObserver {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<MetricsHttpServer> exposer_;
+  std::unique_ptr<HttpFrontEnd> exposer_;
 
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_duration_;

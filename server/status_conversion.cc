@@ -11,10 +11,17 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(grpc_code, std::string(status.message()));
 }
 
+std::string CodeName(absl::StatusCode code) {
+  const int number = static_cast<int>(code);
+  // Codes gRPC does not know become UNKNOWN, as ToGrpcStatus makes them.
+  if (number < 0 || number > 16) return "UNKNOWN";
+  const std::string name = absl::StatusCodeToString(code);
+  return name.empty() ? "UNKNOWN" : name;
+}
+
 std::string GrpcCodeName(grpc::StatusCode code) {
   // The same canonical codes: absl holds their names.
-  const std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-  return name.empty() ? "UNKNOWN" : name;
+  return CodeName(static_cast<absl::StatusCode>(code));
 }
 
 }  // namespace codiff::server

@@ -13,7 +13,9 @@ namespace codiff::server {
 // message is kept, because core writes messages meant for end users.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// "OK", "INVALID_ARGUMENT", ...: the metric label and log field.
+// "OK", "INVALID_ARGUMENT", ...: the metric label and log field (absl's
+// names, which are gRPC's).
 std::string GrpcCodeName(grpc::StatusCode code);
+std::string CodeName(absl::StatusCode code);
 
 }  // namespace codiff::server

@@ -26,6 +26,26 @@ torch::Tensor LumaWeightedMse(const torch::Tensor& restored, const torch::Tensor
   return per_channel[0] + kChromaWeight * (per_channel[1] + per_channel[2]);
 }
 
+torch::Tensor BlockEdgeStepMse(const torch::Tensor& restored, const torch::Tensor& hq) {
+  const torch::Tensor luma_row = torch::tensor({0.299, 0.587, 0.114}, restored.options());
+  const torch::Tensor y = torch::einsum("c,bchw->bhw", {luma_row, restored - hq});
+  // The step across the boundary between column 8k - 1 and 8k, of the error:
+  // (r[8k] - r[8k-1]) - (h[8k] - h[8k-1]).
+  auto boundary_steps = [](const torch::Tensor& e, int64_t dim) {
+    const int64_t n = e.size(dim);
+    const torch::Tensor after = torch::arange(8, n, 8, torch::kLong).to(e.device());
+    return e.index_select(dim, after) - e.index_select(dim, after - 1);
+  };
+  torch::Tensor total = torch::zeros({}, restored.options());
+  int terms = 0;
+  for (int64_t dim : {1, 2}) {
+    if (y.size(dim) <= 8) continue;
+    total = total + boundary_steps(y, dim).pow(2).mean();
+    ++terms;
+  }
+  return terms == 0 ? total : total / terms;
+}
+
 Stage1Losses Stage1Loss(const std::string& objective, const torch::Tensor& restored,
                         const torch::Tensor& hq, const torch::Tensor& qf_pred,
                         const torch::Tensor& qf, double qf_weight,
@@ -37,8 +57,11 @@ Stage1Losses Stage1Loss(const std::string& objective, const torch::Tensor& resto
     l.restoration = (restored - hq).pow(2).mean();
   } else if (restoration_loss == "mse_luma") {
     l.restoration = LumaWeightedMse(restored, hq);
+  } else if (restoration_loss == "mse_luma_blocks") {
+    l.restoration =
+        LumaWeightedMse(restored, hq) + kBlockEdgeWeight * BlockEdgeStepMse(restored, hq);
   } else {
-    throw std::invalid_argument("restoration_loss must be l1, mse or mse_luma: " +
+    throw std::invalid_argument("restoration_loss must be l1, mse, mse_luma or mse_luma_blocks: " +
                                 restoration_loss);
   }
   l.quality = QualityFactorLoss(qf_pred, qf);

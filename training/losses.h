@@ -22,10 +22,21 @@ torch::Tensor QualityFactorLoss(const torch::Tensor& qf_pred, const torch::Tenso
 inline constexpr double kChromaWeight = 0.25;
 torch::Tensor LumaWeightedMse(const torch::Tensor& restored, const torch::Tensor& hq);
 
+// Mean squared error of the luma's step across each 8x8 block boundary (the
+// difference between the two pixels either side, restored minus reference),
+// over vertical and horizontal boundaries of a grid anchored at (0, 0): the
+// training crops are encoded from their own top-left corner. A pixel MSE
+// weighs a leftover block edge like any other error of the same energy; PSNR-B
+// (and a viewer) weighs it more, so restoration_loss "mse_luma_blocks" adds
+// this at kBlockEdgeWeight to LumaWeightedMse.
+inline constexpr double kBlockEdgeWeight = 0.5;
+torch::Tensor BlockEdgeStepMse(const torch::Tensor& restored, const torch::Tensor& hq);
+
 // Stage 1. "dual": restoration loss + qf_weight * QF loss; "explicit": the
 // QF loss only; "implicit": the restoration loss only. The restoration loss
 // is L1 (the paper) or, with restoration_loss "mse", the mean squared error
-// ("mse_luma": LumaWeightedMse).
+// ("mse_luma": LumaWeightedMse; "mse_luma_blocks": that plus
+// kBlockEdgeWeight x BlockEdgeStepMse).
 struct Stage1Losses {
   torch::Tensor total, restoration, quality;
 };

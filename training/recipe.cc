@@ -176,10 +176,10 @@ absl::StatusOr<Recipe> RecipeFromJson(const json& j, const std::string& base_dir
         "recipe: stage1.train_parts '", r.stage1.train_parts, "' is not all or qf_head"));
   }
   if (r.stage1.restoration_loss != "l1" && r.stage1.restoration_loss != "mse" &&
-      r.stage1.restoration_loss != "mse_luma") {
-    return absl::InvalidArgumentError(absl::StrCat("recipe: stage1.restoration_loss '",
-                                                   r.stage1.restoration_loss,
-                                                   "' is not l1, mse or mse_luma"));
+      r.stage1.restoration_loss != "mse_luma" && r.stage1.restoration_loss != "mse_luma_blocks") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("recipe: stage1.restoration_loss '", r.stage1.restoration_loss,
+                     "' is not l1, mse, mse_luma or mse_luma_blocks"));
   }
   if (!(r.stage1.ema_decay >= 0.0 && r.stage1.ema_decay < 1.0) ||
       !(r.stage2.ema_decay >= 0.0 && r.stage2.ema_decay < 1.0)) {

@@ -1,5 +1,7 @@
 #include "core/image/image_decoder.h"
 
+#include "core/image/parse_counters.h"
+
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -50,8 +52,7 @@ std::string_view FindWebpExif(std::string_view b) {
   }
 }
 
-absl::StatusOr<JpegHeaderInfo> CheckJpeg(std::string_view bytes) {
-  ASSIGN_OR_RETURN(JpegHeaderInfo h, ParseJpegHeader(bytes, JpegParseMode::kFull));
+absl::Status CheckJpeg(const JpegHeaderInfo& h) {
   if (h.precision != 8) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported JPEG: ", h.precision, "-bit samples (only 8-bit is supported)"));
@@ -59,7 +60,7 @@ absl::StatusOr<JpegHeaderInfo> CheckJpeg(std::string_view bytes) {
   if (h.lossless || h.hierarchical) {
     return absl::InvalidArgumentError("unsupported JPEG: lossless or hierarchical coding");
   }
-  return h;
+  return absl::OkStatus();
 }
 
 int JpegOrientation(const JpegHeaderInfo& h, std::string_view bytes) {
@@ -130,24 +131,35 @@ absl::Status DecodeCmykThroughProfile(std::string_view bytes, const JpegHeaderIn
 
 }  // namespace
 
-absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimits& limits) {
+absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes, const ImageLimits& limits,
+                                         const ImageInfo* probed) {
+  internal::CountDecode();
   if (bytes.empty()) return absl::InvalidArgumentError("empty input: no image data");
   // imdecode takes an int length, whatever the configured limit.
   if (bytes.size() > limits.max_bytes || bytes.size() > static_cast<size_t>(INT32_MAX)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("image file is ", bytes.size(), " bytes; the limit is ", limits.max_bytes));
   }
-  ASSIGN_OR_RETURN(const ImageInfo info, ProbeImage(bytes));
+  // The admission's full parse when the caller has one: the file's header
+  // is parsed once per request.
+  ImageInfo own;
+  if (probed == nullptr || (probed->format == ImageFormat::kJpeg &&
+                            (!probed->jpeg || probed->jpeg_mode != JpegParseMode::kFull))) {
+    ASSIGN_OR_RETURN(own, ProbeImage(bytes, JpegParseMode::kFull));
+    probed = &own;
+  }
+  const ImageInfo& info = *probed;
   RETURN_IF_ERROR(CheckImageLimits(info.width, info.height, limits));
 
   DecodedImage out;
   out.format = info.format;
   if (info.format == ImageFormat::kJpeg) {
-    ASSIGN_OR_RETURN(const JpegHeaderInfo header, CheckJpeg(bytes));
+    const JpegHeaderInfo& header = *info.jpeg;
+    RETURN_IF_ERROR(CheckJpeg(header));
     out.exif_orientation = JpegOrientation(header, bytes);
     out.jpeg_luma_table = LumaTable(header, out.exif_orientation);
     if (header.has_qf) out.jpeg_quality = header.qf;
-    out.metadata = ReadImageMetadata(bytes, info.format);
+    out.metadata = ReadJpegMetadata(bytes, header);
     if (header.components == 4 && !out.metadata.icc.empty()) {
       auto converted = DecodeCmykThroughProfile(bytes, header, out);
       if (converted.ok()) return out;

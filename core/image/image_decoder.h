@@ -69,8 +69,11 @@ struct DecodedImage {
 // present invented content as the user's. A JPEG counts as complete when
 // every scan's entropy-coded data is followed by a marker and the stream
 // ends with EOI (trailing bytes after EOI are ignored).
+// `probed`: the caller's ProbeImage(bytes, kFull) of these bytes (an
+// admission's), used instead of parsing the header again; null: parsed here.
 absl::StatusOr<DecodedImage> DecodeImage(std::string_view bytes,
-                                         const ImageLimits& limits = ImageLimits());
+                                         const ImageLimits& limits = ImageLimits(),
+                                         const ImageInfo* probed = nullptr);
 
 // What the image's colours are encoded in, for people: the embedded
 // profile's description ("unnamed ICC profile" without one, "unreadable ICC

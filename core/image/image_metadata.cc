@@ -1,5 +1,7 @@
 #include "core/image/image_metadata.h"
 
+#include "core/image/parse_counters.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -183,6 +185,7 @@ absl::StatusOr<std::string> InflateBounded(std::string_view in, size_t limit) {
 template <typename Visit>
 void WalkJpegSegments(std::string_view file, Visit visit) {
   if (!StartsWith(file, 0, kJpegSoi)) return;
+  internal::CountHeaderParse();
   size_t pos = 2;
   while (ReadU8(file, pos) == 0xFFu) {
     while (ReadU8(file, pos + 1) == 0xFFu) ++pos;  // Fill bytes.
@@ -247,9 +250,12 @@ absl::StatusOr<std::string> JoinIccChunks(std::vector<IccChunk> chunks, size_t l
   return icc;
 }
 
-void ReadJpeg(std::string_view file, Collector* c) {
+// `each_segment(visit)` calls visit(marker, payload) for the file's
+// segments before the first scan.
+template <typename EachSegment>
+void ReadJpeg(EachSegment each_segment, Collector* c) {
   std::vector<IccChunk> icc;
-  WalkJpegSegments(file, [&](uint32_t marker, std::string_view payload) {
+  each_segment([&](uint32_t marker, std::string_view payload) {
     if (marker == 0xE1 && StartsWith(payload, 0, kExifPrefix)) {
       c->Take(kExif, payload.substr(kExifPrefix.size()));
     } else if (marker == 0xE1 && StartsWith(payload, 0, kXmpNamespace)) {
@@ -748,7 +754,7 @@ ImageMetadata ReadImageMetadata(std::string_view file, ImageFormat format,
   Collector collector(limits);
   switch (format) {
     case ImageFormat::kJpeg:
-      ReadJpeg(file, &collector);
+      ReadJpeg([file](auto visit) { WalkJpegSegments(file, visit); }, &collector);
       break;
     case ImageFormat::kPng:
       ReadPng(file, &collector);
@@ -761,6 +767,20 @@ ImageMetadata ReadImageMetadata(std::string_view file, ImageFormat format,
     case ImageFormat::kUnknown:
       break;
   }
+  return collector.Release();
+}
+
+ImageMetadata ReadJpegMetadata(std::string_view file, const JpegHeaderInfo& header,
+                               const MetadataLimits& limits) {
+  Collector collector(limits);
+  ReadJpeg(
+      [&](auto visit) {
+        for (const JpegSegment& segment : header.metadata_segments) {
+          if (segment.offset + segment.size > file.size()) return;  // not this file's header
+          visit(static_cast<uint32_t>(segment.marker), file.substr(segment.offset, segment.size));
+        }
+      },
+      &collector);
   return collector.Release();
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/image/image_format.h"
+#include "core/image/jpeg_header.h"
 
 namespace codiff::image {
 
@@ -50,6 +51,10 @@ struct MetadataLimits {
 // occurs twice, the first one counts.
 ImageMetadata ReadImageMetadata(std::string_view file, ImageFormat format,
                                 const MetadataLimits& limits = MetadataLimits());
+// The same for a JPEG whose header is parsed: its metadata segments are
+// read where the parse found them, without walking the file again.
+ImageMetadata ReadJpegMetadata(std::string_view file, const JpegHeaderInfo& header,
+                               const MetadataLimits& limits = MetadataLimits());
 
 // `encoded` (a file OpenCV's encoder just wrote: well-formed, none of these
 // blocks) with the non-empty blocks of `metadata` inserted. JPEG: after SOI

@@ -1,5 +1,7 @@
 #include "core/image/image_probe.h"
 
+#include "core/image/parse_counters.h"
+
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -139,13 +141,17 @@ absl::StatusOr<ImageInfo> ProbeTiff(std::string_view b) {
 
 }  // namespace
 
-absl::StatusOr<ImageInfo> ProbeImage(std::string_view b) {
+absl::StatusOr<ImageInfo> ProbeImage(std::string_view b, JpegParseMode jpeg_mode) {
   if (b.empty()) return absl::InvalidArgumentError("empty input: no image data");
   if (StartsWith(b, 0, "\xFF\xD8")) {
-    ASSIGN_OR_RETURN(JpegHeaderInfo h, ParseJpegHeader(b, JpegParseMode::kHeaderOnly));
-    return Make(ImageFormat::kJpeg, static_cast<uint64_t>(h.width),
-                static_cast<uint64_t>(h.height));
+    ASSIGN_OR_RETURN(JpegHeaderInfo h, ParseJpegHeader(b, jpeg_mode));
+    ASSIGN_OR_RETURN(ImageInfo info, Make(ImageFormat::kJpeg, static_cast<uint64_t>(h.width),
+                                          static_cast<uint64_t>(h.height)));
+    info.jpeg = std::make_shared<const JpegHeaderInfo>(std::move(h));
+    info.jpeg_mode = jpeg_mode;
+    return info;
   }
+  internal::CountHeaderParse();
   if (StartsWith(b, 0, kPngSignature)) return ProbePng(b);
   if (StartsWith(b, 0, "RIFF") && StartsWith(b, 8, "WEBP")) return ProbeWebp(b);
   if (StartsWith(b, 0, "BM")) return ProbeBmp(b);

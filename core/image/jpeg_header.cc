@@ -1,5 +1,7 @@
 #include "core/image/jpeg_header.h"
 
+#include "core/image/parse_counters.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -328,6 +330,7 @@ IjgQualityEstimate EstimateIjgQuality(const JpegQuantTable& luma, const JpegQuan
 }
 
 absl::StatusOr<JpegHeaderInfo> ParseJpegHeader(std::string_view bytes, JpegParseMode mode) {
+  internal::CountHeaderParse();
   if (bytes.size() < 2 || static_cast<uint8_t>(bytes[0]) != 0xFF ||
       static_cast<uint8_t>(bytes[1]) != 0xD8) {
     return absl::InvalidArgumentError("not a JPEG file (no SOI marker)");
@@ -364,6 +367,9 @@ absl::StatusOr<JpegHeaderInfo> ParseJpegHeader(std::string_view bytes, JpegParse
     const std::string_view seg = bytes.substr(seg_offset, *len - 2);
     pos += *len;
 
+    if ((marker == 0xE1 || marker == 0xE2 || marker == 0xED) && p.info.scans == 0) {
+      p.info.metadata_segments.push_back({marker, seg_offset, seg.size()});
+    }
     if (IsSof(marker)) {
       RETURN_IF_ERROR(p.ParseSof(marker, seg));
     } else if (marker == 0xDB) {

@@ -33,6 +33,13 @@ struct JpegComponent {
   int quant_table_index = -1;
 };
 
+// A segment's payload (after its length field) in the parsed buffer.
+struct JpegSegment {
+  int marker = 0;  // 0xE1 (EXIF, XMP), 0xE2 (ICC), 0xED (IPTC)
+  size_t offset = 0;
+  size_t size = 0;
+};
+
 struct JpegHeaderInfo {
   int width = 0;
   int height = 0;
@@ -56,6 +63,10 @@ struct JpegHeaderInfo {
   // structure after the "Exif\0\0" prefix; exif_size == 0 when absent.
   size_t exif_offset = 0;
   size_t exif_size = 0;
+  // The APP1, APP2 and APP13 segments before the first scan, in file order:
+  // where the metadata reader finds EXIF, XMP, ICC and IPTC without walking
+  // the file again.
+  std::vector<JpegSegment> metadata_segments;
   // Offset just past the EOI marker (0 in kHeaderOnly mode). Bytes after it
   // are ignored, as libjpeg does.
   size_t eoi_end = 0;

@@ -37,6 +37,10 @@ class Admission {
   Admission& operator=(const Admission&) = delete;
 
   const RequestCost& cost() const { return cost_; }
+  // What admission read from the image header (a JPEG's full parse): the
+  // decoder and EstimateQF use it instead of parsing the file again.
+  const image::ImageInfo& info() const { return info_; }
+  void set_info(image::ImageInfo info) { info_ = std::move(info); }
   // The batcher took over the queue slot.
   void Submitted() { reserved_ = false; }
   // The model is done with it (or never will be): no longer queued compute.
@@ -48,6 +52,7 @@ class Admission {
  private:
   RestoreFlow* flow_;
   RequestCost cost_;
+  image::ImageInfo info_;
   bool reserved_ = true;
   bool computed_ = false;
 };
@@ -106,7 +111,9 @@ absl::StatusOr<image::ImageInfo> RestoreFlow::ProbeWithinLimits(std::string_view
                                                      " bytes; at most ",
                                                      config_.image_limits.max_bytes, " allowed"));
   }
-  auto info = image::ProbeImage(image);
+  // The full parse (structure and truncation as well as the header), once:
+  // it travels with the admission to the decoder.
+  auto info = image::ProbeImage(image, image::JpegParseMode::kFull);
   if (!info.ok()) return info.status();
   RETURN_IF_ERROR(image::CheckImageLimits(info->width, info->height, config_.image_limits));
   return info;
@@ -128,7 +135,9 @@ absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::AdmitRestore(const Resto
                                   pipeline::EffectiveTiles(defaults, input.options),
                                   static_cast<int64_t>(input.image.size()));
   if (!cost.ok()) return cost.status();
-  return Admit(*cost, input.expiry, now);
+  auto admission = Admit(*cost, input.expiry, now);
+  if (admission.ok()) (*admission)->set_info(*std::move(info));
+  return admission;
 }
 
 absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::AdmitEstimate(std::string_view image,
@@ -141,7 +150,9 @@ absl::StatusOr<std::shared_ptr<Admission>> RestoreFlow::AdmitEstimate(std::strin
   cost.pixels = static_cast<int64_t>(info->width) * info->height;
   cost.padded_pixels = cost.pixels;
   cost.memory_bytes = cost.pixels * kEstimateBytesPerPixel + static_cast<int64_t>(image.size());
-  return Admit(cost, expiry, now);
+  auto admission = Admit(cost, expiry, now);
+  if (admission.ok()) (*admission)->set_info(*std::move(info));
+  return admission;
 }
 
 void RestoreFlow::RunRestore(std::shared_ptr<Admission> admission, const RestoreInput& input,
@@ -150,7 +161,7 @@ void RestoreFlow::RunRestore(std::shared_ptr<Admission> admission, const Restore
     if (absl::Status expired = input.expiry.Check(Clock::now()); !expired.ok()) {
       return done(expired);
     }
-    auto decoded = image::DecodeImage(input.image, config_.image_limits);
+    auto decoded = image::DecodeImage(input.image, config_.image_limits, &admission->info());
     if (!decoded.ok()) return done(decoded.status());
     const int64_t pixels = static_cast<int64_t>(decoded->rgb.width) * decoded->rgb.height;
     pipeline::RestoreOptions options = input.options;
@@ -222,7 +233,7 @@ void RestoreFlow::RunEstimate(std::shared_ptr<Admission> admission, std::string_
                               const Expiry& expiry,
                               std::function<void(absl::StatusOr<QfOutput>)> done) {
   post_([this, admission, image, expiry, done] {
-    auto decoded = image::DecodeImage(image, config_.image_limits);
+    auto decoded = image::DecodeImage(image, config_.image_limits, &admission->info());
     if (!decoded.ok()) return done(decoded.status());
     auto shared = std::make_shared<image::DecodedImage>(*std::move(decoded));
     auto task = std::make_unique<ModelTask>();
@@ -240,6 +251,14 @@ void RestoreFlow::RunEstimate(std::shared_ptr<Admission> admission, std::string_
       out.pixels = static_cast<int64_t>(out.width) * out.height;
       if (qf.ok()) out.predicted_qf = *qf;
       out.color_profile = image::ColorProfileName(*shared);
+      if (const auto& header = admission->info().jpeg) {
+        out.has_header_qf = header->has_qf;
+        out.header_qf = header->qf;
+        out.header_qf_exact = header->qf_exact;
+        out.header_qf_distance = header->qf_distance;
+        out.subsampling = header->subsampling;
+        out.progressive = header->progressive;
+      }
       post_([done, qf_status = qf.status(), out] {
         if (!qf_status.ok()) return done(qf_status);
         done(out);

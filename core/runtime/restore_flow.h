@@ -77,6 +77,13 @@ struct QfOutput {
   int64_t pixels = 0;
   // The input's embedded colour profile ("" when none).
   std::string color_profile;
+  // A JPEG's header facts, from admission's parse (all unset otherwise).
+  bool has_header_qf = false;
+  int header_qf = 0;
+  bool header_qf_exact = false;
+  double header_qf_distance = 0;
+  std::string subsampling;
+  bool progressive = false;
 };
 
 // What an admitted request holds (memory budget, compute queue, batcher

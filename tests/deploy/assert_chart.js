@@ -124,6 +124,20 @@ const services = byKind("Service");
 const svc = services.find((s) => s.spec.clusterIP !== "None");
 check("Service exposes grpc and metrics", svc &&
   ["grpc", "metrics"].every((n) => svc.spec.ports.some((p) => p.name === n && p.targetPort === n)));
+// The HTTP API (issue 31) is plaintext: exposed and configured without TLS,
+// neither with it.
+{
+  const httpSvc = svc && svc.spec.ports.some((p) => p.name === "http" && p.targetPort === "http");
+  const httpContainer = portOf("http");
+  const config = byKind("ConfigMap")[0].data["config.yaml"];
+  if (variant === "tls") {
+    check("tls: no HTTP port on the Service or container, http_listen empty",
+      !httpSvc && httpContainer === undefined && config.includes('http_listen: ""'));
+  } else {
+    check("Service and container expose http (8080), config listens on it",
+      httpSvc && httpContainer === 8080 && config.includes('http_listen: "0.0.0.0:8080"'));
+  }
+}
 const selector = dep.spec.selector.matchLabels;
 const sameSelector = (s) => JSON.stringify(s) === JSON.stringify(selector);
 check("Service selects the pods", svc && sameSelector(svc.spec.selector));

@@ -65,6 +65,7 @@ start=$(date +%s)
 cat >"$work/server.yaml" <<EOF
 listen: "127.0.0.1:$grpc_port"
 metrics_listen: "127.0.0.1:$metrics_port"
+http_listen: "127.0.0.1:0"
 model_dir: "$model"
 log_requests: false
 EOF

@@ -55,7 +55,7 @@ test -f "$work/model/model.yaml"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 OMP_NUM_THREADS=1 "$server" --model "$work/model" --listen "127.0.0.1:$port" \
-  --metrics_listen "127.0.0.1:$metrics_port" > "$work/server.log" 2>&1 &
+  --metrics_listen "127.0.0.1:$metrics_port" --http_listen 127.0.0.1:0 > "$work/server.log" 2>&1 &
 server_pid=$!
 ready=
 for _ in $(seq 1 120); do

@@ -56,6 +56,31 @@ TEST(TrainingLossesTest, LumaWeightedMseWeighsChromaErrorsByAQuarter) {
                std::invalid_argument);
 }
 
+TEST(TrainingLossesTest, BlockEdgeStepMseSeesOnlyStepsAcrossBlockBoundaries) {
+  const torch::Tensor hq = torch::rand({1, 3, 16, 16});
+  // A uniform error has no steps anywhere.
+  EXPECT_NEAR(BlockEdgeStepMse(hq + 0.1, hq).item<double>(), 0.0, 1e-7);
+  // An offset of 0.1 on the right-hand block column steps by 0.1 at the
+  // boundary between columns 7 and 8 (every row), none across rows: the two
+  // directions average to 0.01 / 2.
+  torch::Tensor right = hq.clone();
+  right.narrow(3, 8, 8).add_(0.1);
+  EXPECT_NEAR(BlockEdgeStepMse(right, hq).item<double>(), 0.005, 1e-6);
+  // The same offset starting off the grid (column 4) has its step inside a
+  // block, which the term ignores; the pixel MSE cannot tell the two apart.
+  torch::Tensor inside = hq.clone();
+  inside.narrow(3, 4, 12).add_(0.1);
+  inside.narrow(3, 12, 4).sub_(0.1);
+  EXPECT_NEAR(BlockEdgeStepMse(inside, hq).item<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(LumaWeightedMse(inside, hq).item<double>(), LumaWeightedMse(right, hq).item<double>(),
+              1e-6);
+  // Stage1Loss's "mse_luma_blocks" adds it at kBlockEdgeWeight.
+  const torch::Tensor qf = torch::full({1}, 50.0), qf_pred = torch::full({1, 1}, 0.5);
+  EXPECT_NEAR(Stage1Loss("implicit", right, hq, qf_pred, qf, 0.0, "mse_luma_blocks")
+                  .restoration.item<double>(),
+              LumaWeightedMse(right, hq).item<double>() + kBlockEdgeWeight * 0.005, 1e-6);
+}
+
 TEST(TrainingLossesTest, SsimOfConstantImagesIsTheLuminanceTerm) {
   // Zero variance leaves (2ab + C1) / (a^2 + b^2 + C1) with C1 = 1e-4:
   // a = 0.2, b = 0.6 -> 0.2401 / 0.4001.

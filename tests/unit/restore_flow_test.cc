@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/image/image_encoder.h"
+#include "core/image/parse_counters.h"
 #include "core/models/model_architecture.h"
 #include "core/weights/model_folder.h"
 
@@ -63,6 +64,18 @@ class Flow {
     std::promise<absl::StatusOr<RestoreOutput>> promise;
     auto future = promise.get_future();
     flow_->RunRestore(*admission, input, [&promise](absl::StatusOr<RestoreOutput> out) {
+      promise.set_value(std::move(out));
+    });
+    return future.get();
+  }
+
+  absl::StatusOr<QfOutput> Estimate(const std::string& image) {
+    const Expiry expiry{Clock::time_point::max(), [] { return false; }};
+    auto admission = flow_->AdmitEstimate(image, expiry, Clock::now());
+    if (!admission.ok()) return admission.status();
+    std::promise<absl::StatusOr<QfOutput>> promise;
+    auto future = promise.get_future();
+    flow_->RunEstimate(*admission, image, expiry, [&promise](absl::StatusOr<QfOutput> out) {
       promise.set_value(std::move(out));
     });
     return future.get();
@@ -187,6 +200,43 @@ TEST(RestoreFlowTest, APassedDeadlineAndACancelledCallerComputeNothing) {
     promise.set_value(std::move(out));
   });
   EXPECT_EQ(promise.get_future().get().status().code(), absl::StatusCode::kCancelled);
+}
+
+// Issue 31: what admission parses travels with the request. One Restore and
+// one EstimateQF each run the project's header parser once and the decoder
+// once (before, a JPEG's header was parsed three times per Restore, and
+// EstimateQF parsed it again in the server).
+TEST(RestoreFlowTest, OneRequestParsesItsHeaderOnceAndDecodesOnce) {
+  Flow flow(Config());
+  const std::string jpeg = Jpeg(100, 70, 30);
+  auto before = image::CurrentParseCounters();
+  auto out = flow.Restore(Input(jpeg));
+  ASSERT_TRUE(out.ok()) << out.status();
+  auto after = image::CurrentParseCounters();
+  EXPECT_EQ(after.header_parses - before.header_parses, 1);
+  EXPECT_EQ(after.decodes - before.decodes, 1);
+
+  before = image::CurrentParseCounters();
+  auto qf = flow.Estimate(jpeg);
+  ASSERT_TRUE(qf.ok()) << qf.status();
+  after = image::CurrentParseCounters();
+  EXPECT_EQ(after.header_parses - before.header_parses, 1);
+  EXPECT_EQ(after.decodes - before.decodes, 1);
+  // EstimateQF's header facts come from that one parse.
+  EXPECT_TRUE(qf->has_header_qf);
+  EXPECT_EQ(qf->header_qf, 30);
+  EXPECT_TRUE(qf->header_qf_exact);
+  EXPECT_EQ(qf->subsampling, "4:2:0");
+  EXPECT_EQ(qf->width, 100);
+
+  // A PNG: its header probe once, the decoder once.
+  image::Image grey(40, 30, 3);
+  const std::string png = *image::EncodeImage(grey, {image::ImageFormat::kPng, 0});
+  before = image::CurrentParseCounters();
+  ASSERT_TRUE(flow.Restore(Input(png)).ok());
+  after = image::CurrentParseCounters();
+  EXPECT_EQ(after.header_parses - before.header_parses, 1);
+  EXPECT_EQ(after.decodes - before.decodes, 1);
 }
 
 TEST(RestoreFlowTest, AJpegAboveTheTrainedQualityComesBackAsDecoded) {

@@ -49,8 +49,11 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& model_dir
   {
     std::ofstream config(config_path);
     config << "listen: 127.0.0.1:0\nmetrics_listen: 127.0.0.1:0\nmodel_dir: " << model_dir
-           << "\ntorch_threads: 1\n"
-           << extra_yaml << "\n";
+           << "\ntorch_threads: 1\n";
+    if (extra_yaml.find("http_listen") == std::string::npos) {
+      config << "http_listen: 127.0.0.1:0\n";
+    }
+    config << extra_yaml << "\n";
   }
   const std::string binary = CODIFF_SERVER_BIN;
   std::vector<std::string> args = {binary, "--config", config_path};
@@ -81,6 +84,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& model_dir
       if (j["event"] == "listening") {
         p->grpc_port_ = j["grpc_port"].get<int>();
         p->metrics_port_ = j["metrics_port"].get<int>();
+        p->http_port_ = j.value("http_port", 0);
       }
       if (j["event"] == "serving") serving = true;
     }

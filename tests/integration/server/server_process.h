@@ -12,7 +12,7 @@ namespace codiff::testing {
 
 class ServerProcess {
  public:
-  // Writes a config (listen and metrics on 127.0.0.1:0, the given model,
+  // Writes a config (listen, metrics and HTTP on 127.0.0.1:0, the given model,
   // then `extra_yaml` verbatim) and starts the server. Returns null, with
   // the reason in *error, when it does not report SERVING in time.
   static std::unique_ptr<ServerProcess> Start(const std::string& model_dir,
@@ -21,6 +21,7 @@ class ServerProcess {
 
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
+  int http_port() const { return http_port_; }  // 0: HTTP off
   std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   pid_t pid() const { return pid_; }
   std::string log() const;
@@ -33,6 +34,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   std::string dir_;
   std::string log_path_;
 };
