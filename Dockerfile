@@ -75,7 +75,8 @@ RUN apt-get update -qq && \
       build-essential cmake ninja-build pkg-config git \
       libopenblas-dev libopencv-dev libjpeg-dev libssl-dev libgoogle-perftools-dev \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libabsl-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev && \
+      libabsl-dev prometheus-cpp-dev libyaml-cpp-dev nlohmann-json3-dev \
+      liblcms2-dev zlib1g-dev libboost-dev && \
     rm -rf /var/lib/apt/lists/*
 COPY --from=libtorch / /opt/libtorch/
 RUN test -f /opt/libtorch/share/cmake/Torch/TorchConfig.cmake || \
@@ -122,7 +123,7 @@ RUN apt-get update -qq && \
       libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 \
       libgrpc++1.51 libgrpc29 libprotobuf32 \
       libyaml-cpp0.7 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
-      libabsl20220623 libssl3 libtcmalloc-minimal4 ca-certificates tini && \
+      libabsl20220623 libssl3 libtcmalloc-minimal4 liblcms2-2 zlib1g ca-certificates tini && \
     rm -rf /var/lib/apt/lists/*
 ENV LD_LIBRARY_PATH=/opt/libtorch/lib
 
@@ -159,7 +160,7 @@ exec /opt/codiff/bin/codiff-server "${args[@]}" "$@"
 EOF
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 50051 9090
+EXPOSE 50051 8080 9090
 STOPSIGNAL SIGTERM
 # Exit 0 only when the server answers SERVING (`codiff health`, issue 5).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10m --retries=3 \

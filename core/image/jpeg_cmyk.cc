@@ -3,38 +3,15 @@
 #include <csetjmp>
 #include <cstdio>
 
-// jpeglib.h needs FILE and size_t declared first.
-#include <jpeglib.h>
-
 #include "absl/strings/str_cat.h"
+#include "core/image/libjpeg_errors.h"
 
 namespace codiff::image {
-namespace {
-
-// libjpeg's default error handler calls exit(); this one jumps back.
-struct ErrorManager {
-  jpeg_error_mgr base;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-};
-
-void OnError(j_common_ptr info) {
-  auto* manager = reinterpret_cast<ErrorManager*>(info->err);
-  (*info->err->format_message)(info, manager->message);
-  std::longjmp(manager->jump, 1);
-}
-
-void OnWarning(j_common_ptr, int) {}
-
-}  // namespace
 
 absl::StatusOr<Image> DecodeJpegCmykSamples(std::string_view bytes) {
   jpeg_decompress_struct info;
-  ErrorManager errors;
-  info.err = jpeg_std_error(&errors.base);
-  errors.base.error_exit = OnError;
-  errors.base.emit_message = OnWarning;
-  errors.message[0] = '\0';
+  LibjpegErrors errors;
+  info.err = errors.Install();
   // Nothing with a destructor may be created between setjmp and a longjmp
   // to it: the image is allocated before, and sized after the header.
   Image out;

@@ -6,29 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-// jpeglib.h needs FILE and size_t declared first.
-#include <jpeglib.h>
-
 #include "absl/strings/str_cat.h"
 #include "core/image/jpeg_header.h"
+#include "core/image/libjpeg_errors.h"
 
 namespace codiff::training {
 namespace {
-
-// libjpeg's default error handler calls exit(); this one jumps back.
-struct ErrorManager {
-  jpeg_error_mgr base;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-};
-
-void OnError(j_common_ptr info) {
-  auto* manager = reinterpret_cast<ErrorManager*>(info->err);
-  (*info->err->format_message)(info, manager->message);
-  std::longjmp(manager->jump, 1);
-}
-
-void OnMessage(j_common_ptr, int) {}
 
 std::array<uint16_t, 64> Perturb(const std::array<uint16_t, 64>& base, double tilt, double jitter,
                                  std::mt19937_64& rng) {
@@ -97,11 +80,8 @@ absl::StatusOr<std::string> EncodeJpegWithTables(const image::Image& rgb,
         absl::StrCat("dct must be islow, ifast or float, got '", tables.dct, "'"));
   }
   jpeg_compress_struct info;
-  ErrorManager errors;
-  info.err = jpeg_std_error(&errors.base);
-  errors.base.error_exit = OnError;
-  errors.base.emit_message = OnMessage;
-  errors.message[0] = '\0';
+  image::LibjpegErrors errors;
+  info.err = errors.Install();
   // Nothing with a destructor may live between setjmp and a longjmp to it:
   // the output buffer is libjpeg's (malloc) and copied out at the end.
   unsigned char* buffer = nullptr;

@@ -3,6 +3,7 @@ errors, the retry policy and the channel's credentials."""
 import dataclasses
 import os
 import random
+import time
 from typing import List, Optional, Union
 
 import grpc
@@ -194,15 +195,51 @@ def _read(path_or_bytes):
         return f.read()
 
 
-def channel_arguments(max_message_bytes: int):
-    return [("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes)]
-
-
-def credentials(tls: bool, root_certificates, private_key, certificate_chain):
-    """None for plaintext, else SSL credentials (mTLS with a key and chain)."""
+def open_channel(channels, target: str, tls: bool, root_certificates, private_key,
+                 certificate_chain, max_message_bytes: int):
+    """`channels` is grpc or grpc.aio: plaintext, or SSL credentials (mTLS
+    with a key and chain) when tls or root certificates are given."""
+    options = [("grpc.max_receive_message_length", max_message_bytes),
+               ("grpc.max_send_message_length", max_message_bytes)]
     if not tls and root_certificates is None:
-        return None
-    return grpc.ssl_channel_credentials(root_certificates=_read(root_certificates),
-                                        private_key=_read(private_key),
-                                        certificate_chain=_read(certificate_chain))
+        return channels.insecure_channel(target, options)
+    creds = grpc.ssl_channel_credentials(root_certificates=_read(root_certificates),
+                                         private_key=_read(private_key),
+                                         certificate_chain=_read(certificate_chain))
+    return channels.secure_channel(target, creds, options)
+
+
+class CallPolicy:
+    """Token, default timeout and retry policy, shared by both clients."""
+
+    def __init__(self, token, timeout, retries, backoff, max_backoff, seed):
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.rng = random.Random(seed)
+
+    def pause_before_retry(self, code, attempt: int, deadline: float):
+        """Seconds to wait before trying again after `code`, or None to give
+        up (not retriable, out of attempts, or past the deadline)."""
+        if code not in RETRIABLE or attempt >= self.retries:
+            return None
+        pause = backoff_seconds(attempt, self.backoff, self.max_backoff, self.rng)
+        return None if time.monotonic() + pause >= deadline else pause
+
+
+class ClientBase:
+    """The connection both clients hold: `channels` is grpc or grpc.aio."""
+
+    def __init__(self, channels, target, *, token, tls, root_certificates, private_key,
+                 certificate_chain, timeout, retries, backoff, max_backoff, max_message_bytes,
+                 seed):
+        from codiff.v1 import codiff_pb2_grpc as pb_grpc
+        self._channel = open_channel(channels, target, tls, root_certificates, private_key,
+                                     certificate_chain, max_message_bytes)
+        self._stub = pb_grpc.RestorationStub(self._channel)
+        self._health = self._channel.unary_unary(HEALTH_CHECK)
+        self._policy = CallPolicy(token, timeout, retries, backoff, max_backoff, seed)
+        self._metadata = self._policy.metadata
+        self._timeout = timeout

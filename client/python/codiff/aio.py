@@ -1,6 +1,5 @@
 """The asyncio client: codiff.Client's methods as coroutines."""
 import asyncio
-import random
 import time
 from typing import Optional
 
@@ -10,12 +9,11 @@ from google.protobuf import json_format
 from codiff import _common
 from codiff._common import CodiffError, ImageInput, QfEstimate, RestoreResult
 from codiff.v1 import codiff_pb2 as pb
-from codiff.v1 import codiff_pb2_grpc as pb_grpc
 
 __all__ = ["AsyncClient", "CodiffError", "QfEstimate", "RestoreResult"]
 
 
-class AsyncClient:
+class AsyncClient(_common.ClientBase):
     """See codiff.Client; create it inside a running event loop."""
 
     def __init__(self, target: str = "localhost:50051", *, token: Optional[str] = None,
@@ -23,18 +21,11 @@ class AsyncClient:
                  certificate_chain=None, timeout: Optional[float] = None, retries: int = 3,
                  backoff: float = 0.25, max_backoff: float = 8.0,
                  max_message_bytes: int = _common.DEFAULT_MAX_MESSAGE_BYTES, seed=None):
-        options = _common.channel_arguments(max_message_bytes)
-        creds = _common.credentials(tls, root_certificates, private_key, certificate_chain)
-        self._channel = (grpc.aio.secure_channel(target, creds, options) if creds else
-                         grpc.aio.insecure_channel(target, options))
-        self._stub = pb_grpc.RestorationStub(self._channel)
-        self._health = self._channel.unary_unary(_common.HEALTH_CHECK)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self._timeout = timeout
-        self._retries = max(0, int(retries))
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._rng = random.Random(seed)
+        super().__init__(grpc.aio, target, token=token, tls=tls,
+                         root_certificates=root_certificates, private_key=private_key,
+                         certificate_chain=certificate_chain, timeout=timeout, retries=retries,
+                         backoff=backoff, max_backoff=max_backoff,
+                         max_message_bytes=max_message_bytes, seed=seed)
 
     async def __aenter__(self):
         return self
@@ -53,13 +44,9 @@ class AsyncClient:
             try:
                 return await method(request, timeout=max(left, 0.001), metadata=self._metadata)
             except grpc.aio.AioRpcError as e:
-                code = e.code()
-                if code not in _common.RETRIABLE or attempt >= self._retries:
-                    raise CodiffError(code, e.details() or "") from None
-                pause = _common.backoff_seconds(attempt, self._backoff, self._max_backoff,
-                                                self._rng)
-                if time.monotonic() + pause >= deadline:
-                    raise CodiffError(code, e.details() or "") from None
+                pause = self._policy.pause_before_retry(e.code(), attempt, deadline)
+                if pause is None:
+                    raise CodiffError(e.code(), e.details() or "") from None
                 await asyncio.sleep(pause)
                 attempt += 1
 

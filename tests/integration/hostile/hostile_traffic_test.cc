@@ -30,6 +30,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/integration/client/client_process.h"
+#include "tests/integration/http/http_test_client.h"
 #include "tests/integration/server/server_process.h"
 #include "tests/test_support.h"
 
@@ -43,62 +44,9 @@ double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// A TCP connection to 127.0.0.1:port; -1 on failure.
-int ConnectTcp(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Sends `request` and reads until the server closes or `timeout` passes.
-std::string HttpExchange(int port, const std::string& request, std::chrono::milliseconds timeout) {
-  const int fd = ConnectTcp(port);
-  if (fd < 0) return "";
-  const auto give_up = Clock::now() + timeout;
-  if (!request.empty() && send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-                              static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return "";
-  }
-  std::string response;
-  char buffer[65536];
-  while (Clock::now() < give_up) {
-    pollfd p{fd, POLLIN, 0};
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(give_up - Clock::now()).count();
-    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 1))) <= 0) break;
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n <= 0) break;
-    response.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return response;
-}
-
 std::string Get(int port, const std::string& path,
                 std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  return HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n", timeout);
-}
-
-// True when the server closed `fd` within `timeout` (EOF or reset).
-bool ClosedWithin(int fd, std::chrono::milliseconds timeout) {
-  const auto give_up = Clock::now() + timeout;
-  char buffer[4096];
-  while (Clock::now() < give_up) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 50) <= 0) continue;
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
-    if (n <= 0) return true;
-  }
-  return false;
+  return HttpRawBytes(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n", timeout);
 }
 
 // The attack: one client dripping a byte a second and 200 idle
@@ -112,7 +60,7 @@ TEST(MetricsEndpointTest, DripperAndIdleConnectionsNeitherDelayScrapesNorShutdow
   std::thread dripper([&] {
     const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     while (!stop.load()) {
-      const int fd = ConnectTcp(port);
+      const int fd = ConnectLoopback(port);
       if (fd < 0) return;
       for (size_t i = 0; i < request.size() && !stop.load(); ++i) {
         if (send(fd, &request[i], 1, MSG_NOSIGNAL) != 1) break;
@@ -125,7 +73,7 @@ TEST(MetricsEndpointTest, DripperAndIdleConnectionsNeitherDelayScrapesNorShutdow
   });
   std::vector<int> idle;
   for (int i = 0; i < 200; ++i) {
-    const int fd = ConnectTcp(port);
+    const int fd = ConnectLoopback(port);
     ASSERT_GE(fd, 0) << "connection " << i;
     idle.push_back(fd);
   }
@@ -165,7 +113,7 @@ TEST(MetricsEndpointTest, CapTimeoutAndSizeLimit) {
   ASSERT_NE(server, nullptr);
   const int port = server->metrics_port();
   std::vector<int> idle;
-  for (int i = 0; i < 4; ++i) idle.push_back(ConnectTcp(port));
+  for (int i = 0; i < 4; ++i) idle.push_back(ConnectLoopback(port));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto t0 = Clock::now();
   const std::string refused = Get(port, "/metrics");
@@ -174,7 +122,7 @@ TEST(MetricsEndpointTest, CapTimeoutAndSizeLimit) {
   // The silent ones are closed after about a second, which frees the slots.
   t0 = Clock::now();
   for (int fd : idle) {
-    EXPECT_TRUE(ClosedWithin(fd, std::chrono::milliseconds(3000)));
+    EXPECT_TRUE(ServerClosedWithin(fd, std::chrono::milliseconds(3000)));
     close(fd);
   }
   const double closed_after = SecondsSince(t0);
@@ -182,7 +130,7 @@ TEST(MetricsEndpointTest, CapTimeoutAndSizeLimit) {
   EXPECT_LT(closed_after, 2.5);
   EXPECT_NE(Get(port, "/metrics").find("200 OK"), std::string::npos);
   const std::string big = "GET /metrics HTTP/1.1\r\nX: " + std::string(4000, 'a') + "\r\n\r\n";
-  EXPECT_NE(HttpExchange(port, big, std::chrono::seconds(3)).find("431"), std::string::npos);
+  EXPECT_NE(HttpRawBytes(port, big, std::chrono::seconds(3)).find("431"), std::string::npos);
   EXPECT_NE(Get(port, "/other").find("404"), std::string::npos);
 }
 

@@ -57,11 +57,10 @@ HttpAnswer ParseHttpAnswer(const std::string& bytes) {
   return answer;
 }
 
-HttpAnswer HttpRaw(int port, const std::string& raw, std::chrono::milliseconds timeout) {
-  const auto t0 = Clock::now();
+std::string HttpRawBytes(int port, const std::string& raw, std::chrono::milliseconds timeout) {
+  const auto give_up = Clock::now() + timeout;
   const int fd = ConnectLoopback(port);
-  if (fd < 0) return {};
-  const auto give_up = t0 + timeout;
+  if (fd < 0) return "";
   size_t sent = 0;
   while (sent < raw.size()) {
     const ssize_t n = send(fd, raw.data() + sent, raw.size() - sent, MSG_NOSIGNAL);
@@ -80,7 +79,12 @@ HttpAnswer HttpRaw(int port, const std::string& raw, std::chrono::milliseconds t
     bytes.append(buffer, static_cast<size_t>(n));
   }
   close(fd);
-  HttpAnswer answer = ParseHttpAnswer(bytes);
+  return bytes;
+}
+
+HttpAnswer HttpRaw(int port, const std::string& raw, std::chrono::milliseconds timeout) {
+  const auto t0 = Clock::now();
+  HttpAnswer answer = ParseHttpAnswer(HttpRawBytes(port, raw, timeout));
   answer.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return answer;
 }

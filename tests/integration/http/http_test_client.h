@@ -19,7 +19,11 @@ struct HttpAnswer {
 // A TCP connection to 127.0.0.1:port; -1 on failure.
 int ConnectLoopback(int port);
 
-// Sends `raw` and reads until the server closes or `timeout` passes.
+// Sends `raw` and returns what the server sent until it closed or `timeout`
+// passed ("" when the connection failed).
+std::string HttpRawBytes(int port, const std::string& raw, std::chrono::milliseconds timeout);
+
+// The same, parsed.
 HttpAnswer HttpRaw(int port, const std::string& raw,
                    std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
