@@ -17,6 +17,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "tests/test_support.h"
+
 namespace codiff::image {
 namespace {
 
@@ -865,10 +867,11 @@ std::string RunCommand(const std::string& command) {
 
 TEST(ImageMetadataExiftoolTest, ExiftoolReadsWhatWeWrite) {
   const char kExiftool[] = "/usr/bin/exiftool";
-  const char kSrgb[] = "/usr/share/color/icc/colord/sRGB.icc";
   if (access(kExiftool, X_OK) != 0) GTEST_SKIP() << "no " << kExiftool;
-  std::ifstream icc_file(kSrgb, std::ios::binary);
-  if (!icc_file) GTEST_SKIP() << "no " << kSrgb;
+  // The committed Display P3 profile (tests/testdata/color, made with lcms2):
+  // no dependence on a system profile package.
+  std::ifstream icc_file(testing::TestdataPath("color/p3.icc"), std::ios::binary);
+  ASSERT_TRUE(icc_file) << "tests/testdata/color/p3.icc missing";
   ImageMetadata m;
   m.icc.assign(std::istreambuf_iterator<char>(icc_file), std::istreambuf_iterator<char>());
   m.exif = MakeTiff(true, 6, "TestCam");
@@ -889,7 +892,7 @@ TEST(ImageMetadataExiftoolTest, ExiftoolReadsWhatWeWrite) {
                    " -s -s -s -Orientation -Make -ICC_Profile:ProfileDescription "
                    "-XMP:CreatorTool " +
                    q + " 2>&1");
-    EXPECT_EQ(out, "Rotate 90 CW\nTestCam\nsRGB\ncodiff test\n");
+    EXPECT_EQ(out, "Rotate 90 CW\nTestCam\nDisplay P3\ncodiff test\n");
     if (c.format != ImageFormat::kWebp) {
       EXPECT_EQ(RunCommand(std::string(kExiftool) + " -s -s -s -IPTC:ObjectName " + q + " 2>&1"),
                 "Restored\n");
