@@ -49,25 +49,27 @@ absl::StatusOr<std::string> PercentDecode(std::string_view text) {
   return out;
 }
 
-// "RESTORE_MODE_FIDELITY", or "fidelity" after the prefix the type's
-// UNSPECIFIED value shows ("RESTORE_MODE_").
+// "RESTORE_MODE_": what the type's UNSPECIFIED value puts before the short
+// names ("" when it has none).
+std::string EnumPrefix(const pb::EnumDescriptor* type) {
+  const std::string& first = type->value(0)->name();
+  const size_t unspecified = first.rfind("UNSPECIFIED");
+  return unspecified == std::string::npos ? "" : first.substr(0, unspecified);
+}
+
+// "RESTORE_MODE_FIDELITY", or "fidelity" after the prefix.
 const pb::EnumValueDescriptor* FindEnumValue(const pb::EnumDescriptor* type,
                                              std::string_view text) {
   const std::string upper = absl::AsciiStrToUpper(std::string(text));
   if (const auto* value = type->FindValueByName(upper)) return value;
-  std::string prefix = type->value(0)->name();
-  const size_t unspecified = prefix.rfind("UNSPECIFIED");
-  if (unspecified == std::string::npos) return nullptr;
-  prefix.resize(unspecified);
-  return type->FindValueByName(prefix + upper);
+  return type->FindValueByName(EnumPrefix(type) + upper);
 }
 
 std::string ShortEnumNames(const pb::EnumDescriptor* type) {
   std::vector<std::string> names;
-  std::string prefix = type->value(0)->name();
-  prefix.resize(prefix.rfind("UNSPECIFIED"));
+  const size_t prefix = EnumPrefix(type).size();
   for (int i = 1; i < type->value_count(); ++i) {
-    names.push_back(absl::AsciiStrToLower(type->value(i)->name().substr(prefix.size())));
+    names.push_back(absl::AsciiStrToLower(type->value(i)->name().substr(prefix)));
   }
   return absl::StrJoin(names, ", ");
 }
@@ -328,7 +330,7 @@ std::variant<HttpRoute, HttpResponse> HttpApi::Route(const HttpRequest& head) co
     return r;
   }
   if (found->path == "/metrics") {
-    return HttpResponse{200, "text/plain; version=0.0.4", {}, metrics_->Exposition()};
+    return HttpResponse{200, ServerMetrics::kExpositionContentType, {}, metrics_->Exposition()};
   }
   if (found->path == "/v1/model") {
     v1::GetModelInfoResponse info;

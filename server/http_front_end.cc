@@ -99,8 +99,6 @@ struct HttpFrontEnd::Impl {
   mutable std::mutex mutex;
   std::unordered_map<HttpSession*, std::shared_ptr<HttpSession>> sessions;
   std::shared_ptr<ReplyGate> gate = std::make_shared<ReplyGate>();
-  std::atomic<int64_t> refused{0};
-  std::atomic<int64_t> timed_out{0};
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -174,7 +172,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       stream_.expires_after(owner_->options.body_timeout);
       return http::async_write(stream_, *continue_,
                                [self = shared_from_this()](beast::error_code ec, size_t) {
-                                 if (ec) return self->Close(ec == beast::error::timeout);
+                                 if (ec) return self->Close();
                                  self->ReadBody();
                                });
     }
@@ -201,14 +199,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnReadError(beast::error_code ec) {
-    if (ec == beast::error::timeout) {
-      owner_->timed_out.fetch_add(1);
-      return Close(true);
-    }
-    if (ec == http::error::end_of_stream || ec == net::error::eof ||
+    if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::connection_reset || ec == net::error::operation_aborted ||
         ec == http::error::partial_message) {
-      return Close(false);
+      return Close();
     }
     HttpResponse answer;
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
@@ -255,7 +249,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_after(owner_->options.body_timeout);
     http::async_write(stream_, *response_,
                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                        if (ec) return self->Close(ec == beast::error::timeout);
+                        if (ec) return self->Close();
                         if (!self->response_->keep_alive()) return self->Linger();
                         self->response_.reset();
                         self->ReadHead(self->owner_->options.idle_timeout);
@@ -269,7 +263,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Linger() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return Close(false);
+    if (ec) return Close();
     stream_.expires_after(kLingerTime);
     Drain();
   }
@@ -277,13 +271,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Drain() {
     stream_.async_read_some(net::buffer(scratch_),
                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                              if (ec) return self->Close(false);
+                              if (ec) return self->Close();
                               self->Drain();
                             });
   }
 
-  void Close(bool timed_out) {
-    if (timed_out) owner_->timed_out.fetch_add(1);
+  void Close() {
     CloseSocket();
     owner_->Forget(this);
   }
@@ -327,7 +320,6 @@ void HttpFrontEnd::Impl::Admit(tcp::socket socket) {
     }
   }
   if (session) return session->Start();
-  refused.fetch_add(1);
   // Best effort and never waiting: a client that does not read misses it.
   static const std::string kBusy = [] {
     const std::string body =
@@ -422,13 +414,5 @@ HttpFrontEnd::~HttpFrontEnd() {
 }
 
 int HttpFrontEnd::port() const { return impl_->port; }
-
-int HttpFrontEnd::open_connections() const {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  return static_cast<int>(impl_->sessions.size());
-}
-
-int64_t HttpFrontEnd::refused_connections() const { return impl_->refused.load(); }
-int64_t HttpFrontEnd::timed_out_connections() const { return impl_->timed_out.load(); }
 
 }  // namespace codiff::server

@@ -85,11 +85,6 @@ class HttpFrontEnd {
   HttpFrontEnd& operator=(const HttpFrontEnd&) = delete;
 
   int port() const;
-  int open_connections() const;
-  // Closed at once because max_connections were open; closed because a
-  // header, body, idle or write timeout ran out.
-  int64_t refused_connections() const;
-  int64_t timed_out_connections() const;
 
   struct Impl;
 

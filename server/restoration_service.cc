@@ -228,12 +228,14 @@ void RestorationService::RunEstimate(const v1::EstimateQFRequest& request,
                        response->set_format(image::ImageFormatName(out->format));
                        response->set_predicted_qf(out->predicted_qf);
                        response->set_color_profile(out->color_profile);
-                       response->set_has_header_qf(out->has_header_qf);
-                       response->set_header_qf(out->header_qf);
-                       response->set_header_qf_exact(out->header_qf_exact);
-                       response->set_header_qf_distance(out->header_qf_distance);
-                       response->set_subsampling(out->subsampling);
-                       response->set_progressive(out->progressive);
+                       if (const auto& header = out->jpeg_header) {
+                         response->set_has_header_qf(header->has_qf);
+                         response->set_header_qf(header->qf);
+                         response->set_header_qf_exact(header->qf_exact);
+                         response->set_header_qf_distance(header->qf_distance);
+                         response->set_subsampling(header->subsampling);
+                         response->set_progressive(header->progressive);
+                       }
                        finish(absl::OkStatus());
                      });
 }

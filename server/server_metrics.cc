@@ -126,7 +126,7 @@ absl::Status ServerMetrics::Expose(const std::string& listen, const MetricsHttpO
       r.status = 404;
       r.body = "metrics are at /metrics\n";
     } else {
-      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.content_type = kExpositionContentType;
       if (head.method == "GET") r.body = Exposition();
     }
     return r;

@@ -49,8 +49,10 @@ class ServerMetrics : public runtime::BatchObserver {
   // "INVALID_ARGUMENT", ...), whatever the protocol.
   void RecordRequest(const std::string& protocol, const std::string& method,
                      const std::string& code, double seconds);
-  // The text exposition of every metric (what /metrics serves).
+  // The text exposition of every metric (what /metrics serves, on the
+  // metrics port and the API's HTTP port), and its Content-Type.
   std::string Exposition() const;
+  static constexpr char kExpositionContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
   void SetModelInfo(const std::string& preset, const std::string& device, bool trained);
 

@@ -19,9 +19,4 @@ std::string CodeName(absl::StatusCode code) {
   return name.empty() ? "UNKNOWN" : name;
 }
 
-std::string GrpcCodeName(grpc::StatusCode code) {
-  // The same canonical codes: absl holds their names.
-  return CodeName(static_cast<absl::StatusCode>(code));
-}
-
 }  // namespace codiff::server

@@ -15,7 +15,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // "OK", "INVALID_ARGUMENT", ...: the metric label and log field (absl's
 // names, which are gRPC's).
-std::string GrpcCodeName(grpc::StatusCode code);
 std::string CodeName(absl::StatusCode code);
 
 }  // namespace codiff::server

@@ -251,14 +251,7 @@ void RestoreFlow::RunEstimate(std::shared_ptr<Admission> admission, std::string_
       out.pixels = static_cast<int64_t>(out.width) * out.height;
       if (qf.ok()) out.predicted_qf = *qf;
       out.color_profile = image::ColorProfileName(*shared);
-      if (const auto& header = admission->info().jpeg) {
-        out.has_header_qf = header->has_qf;
-        out.header_qf = header->qf;
-        out.header_qf_exact = header->qf_exact;
-        out.header_qf_distance = header->qf_distance;
-        out.subsampling = header->subsampling;
-        out.progressive = header->progressive;
-      }
+      out.jpeg_header = admission->info().jpeg;
       post_([done, qf_status = qf.status(), out] {
         if (!qf_status.ok()) return done(qf_status);
         done(out);

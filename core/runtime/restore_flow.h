@@ -18,6 +18,7 @@
 #include "core/image/image_limits.h"
 #include "core/image/image_output.h"
 #include "core/image/image_probe.h"
+#include "core/image/jpeg_header.h"
 #include "core/pipeline/restorer.h"
 #include "core/runtime/request_cost.h"
 #include "core/runtime/tile_batcher.h"
@@ -77,13 +78,9 @@ struct QfOutput {
   int64_t pixels = 0;
   // The input's embedded colour profile ("" when none).
   std::string color_profile;
-  // A JPEG's header facts, from admission's parse (all unset otherwise).
-  bool has_header_qf = false;
-  int header_qf = 0;
-  bool header_qf_exact = false;
-  double header_qf_distance = 0;
-  std::string subsampling;
-  bool progressive = false;
+  // A JPEG's parsed header (quality, subsampling, progressive, ...), from
+  // admission's parse; null for other formats.
+  std::shared_ptr<const image::JpegHeaderInfo> jpeg_header;
 };
 
 // What an admitted request holds (memory budget, compute queue, batcher

@@ -223,10 +223,11 @@ TEST(RestoreFlowTest, OneRequestParsesItsHeaderOnceAndDecodesOnce) {
   EXPECT_EQ(after.header_parses - before.header_parses, 1);
   EXPECT_EQ(after.decodes - before.decodes, 1);
   // EstimateQF's header facts come from that one parse.
-  EXPECT_TRUE(qf->has_header_qf);
-  EXPECT_EQ(qf->header_qf, 30);
-  EXPECT_TRUE(qf->header_qf_exact);
-  EXPECT_EQ(qf->subsampling, "4:2:0");
+  ASSERT_NE(qf->jpeg_header, nullptr);
+  EXPECT_TRUE(qf->jpeg_header->has_qf);
+  EXPECT_EQ(qf->jpeg_header->qf, 30);
+  EXPECT_TRUE(qf->jpeg_header->qf_exact);
+  EXPECT_EQ(qf->jpeg_header->subsampling, "4:2:0");
   EXPECT_EQ(qf->width, 100);
 
   // A PNG: its header probe once, the decoder once.

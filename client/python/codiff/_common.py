@@ -144,19 +144,8 @@ def restore_result(r: pb.RestoreResponse) -> RestoreResult:
 
 
 def qf_estimate(r: pb.EstimateQFResponse) -> QfEstimate:
-    return QfEstimate(
-        predicted_qf=r.predicted_qf,
-        has_header_qf=r.has_header_qf,
-        header_qf=r.header_qf,
-        header_qf_exact=r.header_qf_exact,
-        header_qf_distance=r.header_qf_distance,
-        subsampling=r.subsampling,
-        progressive=r.progressive,
-        width=r.width,
-        height=r.height,
-        format=r.format,
-        color_profile=r.color_profile,
-    )
+    # QfEstimate's fields are the response's, one for one.
+    return QfEstimate(**{f.name: getattr(r, f.name) for f in dataclasses.fields(QfEstimate)})
 
 
 def default_timeout(image_bytes: int) -> float:
